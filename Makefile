@@ -1,0 +1,36 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Both install first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv
+	$(UV) pip install -q --python $(PY) -r requirements.txt
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job, end to end, on the embedded PostgreSQL (or DATABASE_URL when set).
+demo: install
+	$(VENV)/bin/campaignopt demo
+
+## The whole test suite against real PostgreSQL, dbt, Great Expectations, MLflow and Airflow.
+test: install
+	$(VENV)/bin/pytest
+
+test-fast: install
+	$(VENV)/bin/pytest -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy bandits
+	$(VENV)/bin/sqlfluff lint dbt/models
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,21 @@
+{#-
+  Segment name '<age band>_<income band>', the SQL twin of pipelines.domain.segment_of.
+  Bounds are lower-inclusive: age young < 30 <= middle < 55 <= senior;
+  income low < 40000 <= mid < 100000 <= high. tests/dbt checks both agree.
+-#}
+{% macro segment_of(age, income) -%}
+    (case
+        when {{ age }} < 30 then 'young'
+        when {{ age }} < 55 then 'middle'
+        else 'senior'
+    end || '_' || case
+        when {{ income }} < 40000 then 'low'
+        when {{ income }} < 100000 then 'mid'
+        else 'high'
+    end)
+{%- endmacro %}
+
+{#- The nine segment names, in pipelines.domain.SEGMENTS order (for accepted_values tests). -#}
+{% macro segment_names() -%}
+    {{ return(['young_low', 'young_mid', 'young_high', 'middle_low', 'middle_mid', 'middle_high', 'senior_low', 'senior_mid', 'senior_high']) }}
+{%- endmacro %}

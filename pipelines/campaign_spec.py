@@ -1,0 +1,202 @@
+"""Campaign definitions: the YAML file a marketer writes, validated by pydantic.
+
+A campaign's arms are the full factorial of its parameter space minus its
+exclusion rules. Every error names the file, the field and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipelines.domain import CHANNELS, PARAMETERS
+from pipelines.errors import UserError
+
+ParamName = Literal["offer_type", "discount", "channel", "time_of_day", "day_of_week", "cta"]
+Share = Annotated[float, Field(ge=0.0, le=0.5)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Audience(_Strict):
+    """Who may receive the campaign (on top of consent, suppression and caps)."""
+
+    min_age: int = Field(default=18, ge=0, le=120)
+    max_age: int = Field(default=120, ge=0, le=120)
+    min_income: float = Field(default=0.0, ge=0)
+    segments: list[str] | None = None
+    max_customers: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _ages_ordered(self) -> Audience:
+        if self.min_age > self.max_age:
+            raise ValueError(f"min_age ({self.min_age}) is greater than max_age ({self.max_age})")
+        return self
+
+
+class Reward(_Strict):
+    """What counts as success: conversion, or weighted engagement capped at 1."""
+
+    kind: Literal["conversion", "weighted_engagement"] = "conversion"
+    weights: dict[Literal["open", "click", "view", "dwell", "conversion"], float] = Field(
+        default_factory=lambda: {"click": 0.2, "view": 0.1, "dwell": 0.1, "conversion": 1.0}
+    )
+    conversion_value: float = Field(default=100.0, ge=0, description="Revenue of a conversion without value.")
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in v.items() if w < 0}
+        if bad:
+            raise ValueError(f"weights must be >= 0, got {bad}")
+        return v
+
+
+class PolicySpec(_Strict):
+    name: str = "thompson"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class FrequencyCaps(_Strict):
+    """Contact limits across all campaigns, counted from logged batch decisions."""
+
+    max_per_week: int = Field(default=3, ge=1)
+    min_days_between: int = Field(default=1, ge=0)
+
+
+class CampaignSpec(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,62}$")
+    description: str = ""
+    start_date: date
+    end_date: date | None = None
+    audience: Audience = Field(default_factory=Audience)
+    parameters: dict[ParamName, list[str]]
+    exclusions: list[dict[ParamName, str]] = Field(default_factory=list)
+    channel_costs: dict[str, float] = Field(default_factory=dict)
+    reward: Reward = Field(default_factory=Reward)
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    holdout_share: Share = 0.1
+    attribution_window_days: int = Field(default=7, ge=0, le=90)
+    frequency_caps: FrequencyCaps = Field(default_factory=FrequencyCaps)
+    default_arm: dict[ParamName, str] | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters_known(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        if not v:
+            raise ValueError("the parameter space is empty: give at least one parameter with values")
+        for name, values in v.items():
+            if not values:
+                raise ValueError(f"{name}: no values given")
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name}: duplicate values in {values}")
+            unknown = [x for x in values if x not in PARAMETERS[name]]
+            if unknown:
+                raise ValueError(
+                    f"{name}: unknown value {unknown[0]!r}; allowed: {', '.join(PARAMETERS[name])}"
+                )
+        return v
+
+    @field_validator("channel_costs")
+    @classmethod
+    def _costs_known(cls, v: dict[str, float]) -> dict[str, float]:
+        for channel, cost in v.items():
+            if channel not in CHANNELS:
+                raise ValueError(f"unknown channel {channel!r}; allowed: {', '.join(CHANNELS)}")
+            if cost < 0:
+                raise ValueError(f"{channel}: cost must be >= 0, got {cost}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignSpec:
+        if self.end_date and self.end_date < self.start_date:
+            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
+        for rule in self.exclusions:
+            for name, value in rule.items():
+                if name not in self.parameters or value not in self.parameters[name]:
+                    raise ValueError(f"exclusion {rule}: {name}={value!r} is not in the parameter space")
+        if not self.arms():
+            raise ValueError("every arm is excluded: the exclusions leave nothing to send")
+        if self.default_arm is not None and arm_key(self.default_arm) not in {
+            arm_key(a) for a in self.arms()
+        }:
+            raise ValueError(f"default_arm {self.default_arm} is not one of the campaign's arms")
+        _check_policy(self.policy)
+        return self
+
+    # -- derived ---------------------------------------------------------------------------
+    def arms(self) -> list[dict[str, str]]:
+        """The full factorial of the parameter space minus exclusions, in a stable order."""
+        names = [n for n in PARAMETERS if n in self.parameters]  # canonical parameter order
+        combos = itertools.product(*(self.parameters[n] for n in names))
+        arms = [dict(zip(names, combo, strict=True)) for combo in combos]
+        return [a for a in arms if not any(_matches(a, rule) for rule in self.exclusions)]
+
+    def control_arm(self) -> dict[str, str]:
+        """The static arm the holdout group receives: `default_arm`, else the first arm."""
+        return dict(self.default_arm) if self.default_arm else self.arms()[0]
+
+    def checksum(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+    def as_json(self) -> dict[str, Any]:
+        return json.loads(self.model_dump_json())
+
+
+def arm_key(params: dict[str, str]) -> str:
+    """Canonical key of an arm: ``name=value`` pairs in the vocabulary's order."""
+    return "|".join(f"{n}={params[n]}" for n in PARAMETERS if n in params)
+
+
+def _matches(arm: dict[str, str], rule: dict[str, str]) -> bool:
+    return all(arm.get(k) == v for k, v in rule.items())
+
+
+def _check_policy(spec: PolicySpec) -> None:
+    """Build the policy once so a bad name or hyperparameter fails at apply time."""
+    from bandits import make_policy
+
+    try:
+        make_policy(spec.name, n_arms=2, n_segments=1, **spec.params)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"policy {spec.name!r}: {exc}") from None
+
+
+def load_campaign(path: str | Path) -> CampaignSpec:
+    """Read and validate one campaign file; raise UserError naming the file and field."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{path}: malformed YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of campaign fields, got {type(data).__name__}")
+    try:
+        return CampaignSpec.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(f"{path}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first error as 'field: problem' (pydantic lists every error; one line is kinder)."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "campaign"
+    msg = err["msg"].removeprefix("Value error, ")
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{field}: {msg}{more}"

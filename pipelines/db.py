@@ -1,0 +1,108 @@
+"""Database access: the URL (given or embedded), one engine per URL, and COPY helpers."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from pipelines.errors import ServiceUnavailable
+from pipelines.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DB_NAME = "campaignopt"
+
+
+def normalize_url(url: str) -> str:
+    """Use the psycopg 3 driver whatever scheme the user wrote."""
+    for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """The SQLAlchemy URL: DATABASE_URL when set, else the embedded server (started if needed)."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return normalize_url(settings.database_url)
+    return _embedded_url(str(settings.pgdata_dir))
+
+
+@lru_cache
+def _embedded_url(pgdata: str) -> str:
+    import pgserver  # heavy: only when the embedded server is used
+
+    try:
+        # cleanup_mode=None leaves the server running for the next command to reuse.
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
+    except Exception as exc:  # pgserver raises plain exceptions with long logs
+        raise ServiceUnavailable(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
+    admin_url = normalize_url(server.get_uri())
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.execute(
+            sa.text("select 1 from pg_database where datname = :n"), {"n": EMBEDDED_DB_NAME}
+        ).scalar()
+        if not exists:
+            conn.execute(sa.text(f'create database "{EMBEDDED_DB_NAME}"'))
+    engine.dispose()
+    return str(make_url(admin_url).set(database=EMBEDDED_DB_NAME).render_as_string(hide_password=False))
+
+
+@lru_cache
+def _engine_for(url: str) -> Engine:
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """The engine for the configured database; fails with one line when it is unreachable."""
+    url = database_url(settings)
+    engine = _engine_for(url)
+    check_connection(engine)
+    return engine
+
+
+def check_connection(engine: Engine) -> None:
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except sa.exc.OperationalError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
+        raise ServiceUnavailable(f"cannot reach the database at {where}: {reason}") from None
+
+
+def copy_rows(
+    conn: sa.Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]
+) -> int:
+    """Bulk-load rows with COPY ... FROM STDIN (text format). Returns the row count."""
+    n = 0
+    raw = conn.connection.driver_connection  # psycopg.Connection
+    cols = ", ".join(columns)
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            n += 1
+    return n
+
+
+def copy_frame(conn: sa.Connection, table: str, frame) -> int:
+    """COPY a pandas DataFrame (columns = table columns) through an in-memory CSV buffer."""
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, header=False, na_rep="\\N")
+    buf.seek(0)
+    cols = ", ".join(frame.columns)
+    raw = conn.connection.driver_connection
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy,
+    ):
+        while chunk := buf.read(1 << 20):
+            copy.write(chunk)
+    return len(frame)

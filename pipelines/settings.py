@@ -1,0 +1,54 @@
+"""One place for configuration, read from the environment (and `.env` when present)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Every field maps to an upper-case environment variable."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: an embedded PostgreSQL (pgserver) under the home folder.",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking/registry URI. Unset: the `mlflow` database on the same PostgreSQL.",
+    )
+    campaignopt_home: Path = Field(
+        default=Path.home() / ".campaignopt",
+        description="Home folder: embedded database, inbox, exports, data docs, MLflow artifacts.",
+    )
+    campaignopt_env: str = Field(default="dev", description="Environment name (dev, staging, prod).")
+    quarantine_max_share: float = Field(
+        default=0.01, ge=0.0, le=1.0, description="Ingestion fails when more rows than this are bad."
+    )
+
+    @property
+    def home(self) -> Path:
+        return self.campaignopt_home.expanduser().resolve()
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.home / "inbox"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.home / "exports"
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.home / "pgdata"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests clear the cache with ``get_settings.cache_clear()``."""
+    return Settings()

@@ -1,0 +1,95 @@
+"""Shared fixtures: a real PostgreSQL database for the whole session.
+
+DATABASE_URL wins when set. Otherwise a fresh database is created on the local
+server at 127.0.0.1:5432 and dropped at the end; without that server, the embedded
+pgserver is started under a temporary home.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+LOCAL_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _create_local_database() -> tuple[str, sa.Engine] | None:
+    admin = sa.create_engine(
+        LOCAL_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
+    name = f"campaignopt_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'create database "{name}"'))
+    except sa.exc.OperationalError:
+        return None
+    return LOCAL_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", admin
+
+
+@pytest.fixture(scope="session")
+def test_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("campaignopt_home")
+    os.environ["CAMPAIGNOPT_HOME"] = str(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def database_url(test_home: Path) -> Iterator[str]:
+    from pipelines.settings import get_settings
+
+    created = None
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        created = _create_local_database()
+        if created is not None:
+            url = created[0]
+    if url:
+        os.environ["DATABASE_URL"] = url  # subprocesses (CLI, Airflow, dbt) inherit it
+    get_settings.cache_clear()
+    if not url:
+        from pipelines.db import database_url as resolve
+
+        url = resolve()  # embedded pgserver under the test home
+        os.environ["DATABASE_URL"] = url
+        get_settings.cache_clear()
+    yield url
+    if created is not None:
+        _, admin = created
+        name = url.rsplit("/", 1)[1]
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text("select pg_terminate_backend(pid) from pg_stat_activity where datname = :n"),
+                {"n": name},
+            )
+            conn.execute(sa.text(f'drop database if exists "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> sa.Engine:
+    from pipelines import migrate
+    from pipelines.db import get_engine
+
+    eng = get_engine()
+    migrate.upgrade(eng)
+    return eng
+
+
+RAW_AND_OPS_TABLES = (
+    "ops.alerts, ops.quarantine, ops.ingested_files, ops.suppressions, ops.send_lists, "
+    "ops.decisions, ops.arms, ops.campaigns, raw.interactions, raw.customers, raw.consents"
+)
+
+
+@pytest.fixture
+def clean_engine(engine: sa.Engine) -> sa.Engine:
+    """The migrated database with every raw and ops table emptied."""
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"truncate {RAW_AND_OPS_TABLES} restart identity cascade"))
+    return engine
