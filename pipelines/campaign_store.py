@@ -178,6 +178,17 @@ def load_campaign_by_name(engine: sa.Engine, name: str) -> Campaign:
         return _campaign(conn, row.campaign_id, row.definition)
 
 
+def load_campaign_by_id(engine: sa.Engine, campaign_id: int) -> Campaign:
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("select campaign_id, definition from ops.campaigns where campaign_id = :c"),
+            {"c": campaign_id},
+        ).first()
+        if row is None:
+            raise NotFound(f"unknown campaign id {campaign_id}")
+        return _campaign(conn, row.campaign_id, row.definition)
+
+
 def load_active_campaigns(engine: sa.Engine, day: date) -> list[Campaign]:
     """Campaigns whose dates include ``day``, ordered by id."""
     with engine.connect() as conn:

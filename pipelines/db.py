@@ -106,3 +106,21 @@ def copy_frame(conn: sa.Connection, table: str, frame) -> int:
         while chunk := buf.read(1 << 20):
             copy.write(chunk)
     return len(frame)
+
+
+def read_frame(conn: sa.Connection, query: str, params: Sequence[object] | dict | None = None):
+    """Run ``query`` (psycopg placeholders: %s / %(name)s) and read it with COPY TO: fast for big results."""
+    import pandas as pd
+
+    raw = conn.connection.driver_connection
+    buf = io.BytesIO()
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", params) as copy,
+    ):
+        for chunk in copy:
+            buf.write(chunk)
+    buf.seek(0)
+    if buf.getbuffer().nbytes == 0:
+        return pd.DataFrame()
+    return pd.read_csv(buf, keep_default_na=False, na_values=[""], engine="pyarrow")

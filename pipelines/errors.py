@@ -19,3 +19,27 @@ class NotFound(UserError):
     """An unknown campaign, list or model version. Exit code 4."""
 
     exit_code = 4
+
+
+class IngestRejected(UserError):
+    """A file had too many bad rows (or is of an unknown kind); the good files still landed."""
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class PipelineError(UserError):
+    """A pipeline stage (the dbt build) failed; the message names the failing model or test."""
+
+    def __init__(self, message: str, result: object | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class ValidationFailed(UserError):
+    """A Great Expectations suite failed; the message names the failed expectations."""
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report

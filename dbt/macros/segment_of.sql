@@ -15,7 +15,3 @@
     end)
 {%- endmacro %}
 
-{#- The nine segment names, in pipelines.domain.SEGMENTS order (for accepted_values tests). -#}
-{% macro segment_names() -%}
-    {{ return(['young_low', 'young_mid', 'young_high', 'middle_low', 'middle_mid', 'middle_high', 'senior_low', 'senior_mid', 'senior_high']) }}
-{%- endmacro %}

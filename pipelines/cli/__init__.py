@@ -14,7 +14,7 @@ import typer
 
 from pipelines.errors import UserError
 
-COMMAND_MODULES = ("db", "campaign", "simulate")
+COMMAND_MODULES = ("db", "campaign", "simulate", "daily", "sendlist", "model", "demo")
 
 app = typer.Typer(
     name="campaignopt",

@@ -182,8 +182,11 @@ def upgrade() -> None:
         sa.Column("rows_loaded", sa.Integer, nullable=False),
         sa.Column("rows_skipped", sa.Integer, nullable=False, server_default="0"),
         sa.Column("rows_quarantined", sa.Integer, nullable=False),
+        # A rejected file (too many bad rows) is kept for the record and tried again next run.
+        sa.Column("status", sa.Text, nullable=False, server_default="loaded"),
         sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.CheckConstraint("kind in ('interactions', 'customers', 'consents')", name="kind_known"),
+        sa.CheckConstraint("status in ('loaded', 'rejected')", name="status_known"),
         schema="ops",
     )
     op.create_index("ingested_files_date", "ingested_files", ["logical_date"], schema="ops")

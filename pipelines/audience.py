@@ -1,0 +1,125 @@
+"""Who may receive a campaign on day D, and through which channels.
+
+Eligible: in the latest customer snapshot on or before D (the `customer_features`
+mart), inside the campaign's audience filter, not suppressed, under the frequency
+caps, and with consent for at least one of the campaign's channels. The holdout
+control group is a stable hash of (campaign, customer): the same customers stay in
+control every day, whatever else changes.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from pipelines.campaign_store import Campaign
+from pipelines.db import read_frame
+from pipelines.domain import CUSTOMER_COLUMNS, SEGMENTS
+
+# Caps count earlier days only: campaigns decided in parallel on D stay independent,
+# and a re-run of D sees exactly what the first run saw.
+_AUDIENCE_SQL = f"""
+with recent as (
+    select customer_id, count(*) as sends_7d, max(decision_date) as last_send
+    from ops.decisions
+    where source = 'batch' and decision_date > %(d)s::date - 7 and decision_date < %(d)s::date
+    group by customer_id
+)
+select f.customer_id, f.segment, {", ".join("f." + c for c in CUSTOMER_COLUMNS)},
+       ('x' || substr(md5(%(name)s || ':' || f.customer_id), 1, 8))::bit(32)::bigint / 4294967296.0
+           as holdout_draw
+from analytics.customer_features f
+left join recent r on r.customer_id = f.customer_id
+where f.age between %(min_age)s and %(max_age)s
+  and f.income >= %(min_income)s
+  and (%(segments)s::text[] is null or f.segment = any(%(segments)s::text[]))
+  and not exists (
+      select 1 from ops.suppressions s
+      where s.customer_id = f.customer_id and s.campaign_id in (0, %(cid)s))
+  and coalesce(r.sends_7d, 0) < %(max_per_week)s
+  and (r.last_send is null or r.last_send <= %(d)s::date - %(min_gap)s)
+order by f.customer_id
+"""
+
+_CONSENT_SQL = """
+select distinct on (customer_id, channel) customer_id, channel, granted
+from raw.consents
+where recorded_at < %(d)s::date + 1 and channel = any(%(channels)s::text[])
+order by customer_id, channel, recorded_at desc
+"""
+
+
+def eligible_audience(conn: sa.Connection, campaign: Campaign, day: date) -> tuple[pd.DataFrame, np.ndarray]:
+    """The day's eligible customers and their allowed-arm mask.
+
+    Returns
+    -------
+    customers : DataFrame, one row per eligible customer, ordered by customer_id
+        customer_id, segment, segment_idx, the customer attributes, is_control (bool).
+    allowed : bool array of shape (n_customers, n_arms)
+        Arms whose channel the customer consented to (arms without a channel: always).
+    """
+    spec = campaign.spec
+    audience = spec.audience
+    customers = read_frame(
+        conn,
+        _AUDIENCE_SQL,
+        {
+            "d": day,
+            "name": spec.name,
+            "cid": campaign.campaign_id,
+            "min_age": audience.min_age,
+            "max_age": audience.max_age,
+            "min_income": audience.min_income,
+            "segments": audience.segments,
+            "max_per_week": spec.frequency_caps.max_per_week,
+            "min_gap": spec.frequency_caps.min_days_between,
+        },
+    )
+    if customers.empty:
+        return _empty_frame(), np.zeros((0, len(campaign.arm_ids)), dtype=bool)
+    customers["customer_id"] = customers["customer_id"].astype(str)
+    allowed = _consent_mask(conn, campaign, day, customers["customer_id"])
+    keep = allowed.any(axis=1)
+    customers = customers.loc[keep].reset_index(drop=True)
+    allowed = allowed[keep]
+    if audience.max_customers is not None and len(customers) > audience.max_customers:
+        # A stable pseudo-random subset: the holdout draw's fractional digits, scrambled so the
+        # subset keeps the control share (the low draws themselves are the control group).
+        subset_draw = np.modf(customers["holdout_draw"].to_numpy() * 7919.0)[0]
+        take = np.sort(np.argsort(subset_draw, kind="stable")[: audience.max_customers])
+        customers, allowed = customers.iloc[take].reset_index(drop=True), allowed[take]
+    customers["segment_idx"] = (
+        customers["segment"].map({s: i for i, s in enumerate(SEGMENTS)}).astype(np.int64)
+    )
+    customers["is_control"] = customers["holdout_draw"].to_numpy() < spec.holdout_share
+    return customers.drop(columns="holdout_draw"), allowed
+
+
+def _consent_mask(conn: sa.Connection, campaign: Campaign, day: date, customer_ids: pd.Series) -> np.ndarray:
+    arm_channels = [p.get("channel") for p in campaign.arm_params]
+    channels = sorted({c for c in arm_channels if c})
+    n, k = len(customer_ids), len(arm_channels)
+    if not channels:
+        return np.ones((n, k), dtype=bool)
+    consents = read_frame(conn, _CONSENT_SQL, {"d": day, "channels": channels})
+    granted = np.zeros((n, len(channels)), dtype=bool)  # no record: no consent (opt-in)
+    if not consents.empty:
+        consents = consents[consents["granted"].astype(str).str.lower().isin(["t", "true"])]
+        rows = pd.Index(customer_ids).get_indexer(consents["customer_id"].astype(str))
+        cols = pd.Index(channels).get_indexer(consents["channel"])
+        hit = rows >= 0
+        granted[rows[hit], cols[hit]] = True
+    channel_col = {c: i for i, c in enumerate(channels)}
+    mask = np.ones((n, k), dtype=bool)
+    for j, channel in enumerate(arm_channels):
+        if channel:
+            mask[:, j] = granted[:, channel_col[channel]]
+    return mask
+
+
+def _empty_frame() -> pd.DataFrame:
+    return pd.DataFrame(columns=["customer_id", "segment", *CUSTOMER_COLUMNS, "segment_idx", "is_control"])

@@ -1,0 +1,240 @@
+"""Stage 4 of the day: the send list of one campaign for logical date D.
+
+eligible audience -> holdout control (static default arm) -> segment posteriors from
+the `segment_arm_stats` mart -> champion model scores (when a scorer is given) ->
+the campaign's policy per customer -> decisions with propensities in `ops.decisions`
+and a draft in `ops.send_lists`. Seeded by (campaign, D): a re-run gives the same
+list. A published list is final: deciding its day again changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+import bandits
+from bandits import make_policy
+from pipelines.audience import eligible_audience
+from pipelines.campaign_store import Campaign
+from pipelines.db import copy_frame, read_frame
+from pipelines.domain import SEGMENTS
+
+log = logging.getLogger(__name__)
+
+CHUNK = 200_000  # customers per policy call: bounds the (chunk x arms) working arrays
+POLICY_VERSION = f"bandits-{getattr(bandits, '__version__', '0')}"
+
+# A scorer returns P(conversion) for customers x arms, shape (n, n_arms).
+Scorer = Callable[[pd.DataFrame, list[dict[str, str]]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """The champion model as the decide step uses it."""
+
+    version: str
+    scorer: Scorer
+    quality: float = 0.5  # validation quality in [0, 1], for the confidence hybrid
+
+
+@dataclass(frozen=True)
+class DecideResult:
+    campaign: str
+    campaign_id: int
+    list_date: date
+    status: str  # draft | published (already final, left alone) | empty
+    n_rows: int
+    n_control: int
+    model_version: str | None
+    seed: int
+
+
+def seed_for(campaign_name: str, day: date) -> int:
+    """A stable 63-bit seed from (campaign, D)."""
+    digest = hashlib.sha256(f"{campaign_name}:{day.isoformat()}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def decide_campaign(
+    engine: sa.Engine,
+    campaign: Campaign,
+    day: date,
+    model: ModelHandle | None = None,
+    note: str | None = None,
+) -> DecideResult:
+    """Build (or rebuild) the draft send list of ``campaign`` for ``day``."""
+    seed = seed_for(campaign.name, day)
+    with engine.connect() as conn:
+        status = conn.execute(
+            sa.text("select status from ops.send_lists where campaign_id = :c and list_date = :d"),
+            {"c": campaign.campaign_id, "d": day},
+        ).scalar()
+    if status == "published":
+        log.info("%s %s: list already published; left as it is", campaign.name, day)
+        return _existing(engine, campaign, day, seed)
+
+    with engine.connect() as conn:
+        customers, allowed = eligible_audience(conn, campaign, day)
+        pulls, rewards = _segment_stats(conn, campaign, day)
+    decisions = _decide(campaign, customers, allowed, pulls, rewards, seed, day, model, note)
+
+    with engine.begin() as conn:
+        # Delete-then-insert keyed by (campaign, D): a retry leaves exactly one list.
+        conn.execute(
+            sa.text(
+                "delete from ops.decisions where campaign_id = :c and decision_date = :d and source = 'batch'"
+            ),
+            {"c": campaign.campaign_id, "d": day},
+        )
+        if len(decisions):
+            copy_frame(conn, "ops.decisions", decisions)
+        n_control = int((decisions["treatment_group"] == "control").sum()) if len(decisions) else 0
+        conn.execute(
+            sa.text(
+                """insert into ops.send_lists (campaign_id, list_date, status, n_rows, n_control, model_version)
+                   values (:c, :d, 'draft', :n, :nc, :mv)
+                   on conflict (campaign_id, list_date) do update set status = 'draft', n_rows = excluded.n_rows,
+                       n_control = excluded.n_control, model_version = excluded.model_version,
+                       csv_path = null, parquet_path = null, published_at = null, updated_at = now()"""
+            ),
+            {
+                "c": campaign.campaign_id,
+                "d": day,
+                "n": len(decisions),
+                "nc": n_control,
+                "mv": model.version if model else None,
+            },
+        )
+    log.info("%s %s: %d decisions (%d control)", campaign.name, day, len(decisions), n_control)
+    return DecideResult(
+        campaign.name,
+        campaign.campaign_id,
+        day,
+        "draft" if len(decisions) else "empty",
+        len(decisions),
+        n_control,
+        model.version if model else None,
+        seed,
+    )
+
+
+def _segment_stats(conn: sa.Connection, campaign: Campaign, day: date) -> tuple[np.ndarray, np.ndarray]:
+    """Matured sends and reward sums per (segment, arm) from the mart, shape (n_segments, n_arms)."""
+    frame = read_frame(
+        conn,
+        "select segment, arm_id, matured, reward_sum from analytics.segment_arm_stats where campaign_id = %(c)s",
+        {"c": campaign.campaign_id},
+    )
+    pulls = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
+    rewards = np.zeros_like(pulls)
+    if frame.empty:
+        return pulls, rewards
+    seg = pd.Index(SEGMENTS).get_indexer(frame["segment"].astype(str))
+    arm = pd.Index(campaign.arm_ids).get_indexer(frame["arm_id"])
+    ok = (seg >= 0) & (arm >= 0)  # retired arms and unknown segments drop out
+    np.add.at(pulls, (seg[ok], arm[ok]), frame["matured"].to_numpy(dtype=float)[ok])
+    np.add.at(rewards, (seg[ok], arm[ok]), frame["reward_sum"].to_numpy(dtype=float)[ok])
+    return pulls, np.minimum(rewards, pulls)
+
+
+def _decide(
+    campaign: Campaign,
+    customers: pd.DataFrame,
+    allowed: np.ndarray,
+    pulls: np.ndarray,
+    rewards: np.ndarray,
+    seed: int,
+    day: date,
+    model: ModelHandle | None,
+    note: str | None,
+) -> pd.DataFrame:
+    n, k = len(customers), len(campaign.arm_ids)
+    arm_ids = np.asarray(campaign.arm_ids)
+    rng = np.random.default_rng(seed)
+    params = dict(campaign.spec.policy.params)
+    if campaign.spec.policy.name == "confidence_hybrid" and model is not None:
+        params.setdefault("model_quality", model.quality)
+    policy = make_policy(campaign.spec.policy.name, n_arms=k, n_segments=len(SEGMENTS), **params)
+    policy.set_stats(pulls, rewards)
+
+    control = customers["is_control"].to_numpy(dtype=bool)
+    treat = np.flatnonzero(~control)
+    out = {
+        "arm_idx": np.full(n, campaign.arm_ids.index(campaign.control_arm_id), dtype=np.int64),
+        "propensity": np.ones(n),
+        "explored": np.zeros(n, dtype=bool),
+        "bandit_score": np.full(n, np.nan),
+        "model_score": np.full(n, np.nan),
+        "blend_score": np.full(n, np.nan),
+        "confidence": np.full(n, np.nan),
+        "selected_by": np.full(n, "control", dtype=object),
+        "strategy": np.full(n, None, dtype=object),
+        "phase": np.full(n, None, dtype=object),
+    }
+    segments = customers["segment_idx"].to_numpy(dtype=np.int64)
+    for start in range(0, len(treat), CHUNK):
+        rows = treat[start : start + CHUNK]
+        proba = model.scorer(customers.iloc[rows], campaign.arm_params) if model else None
+        batch = policy.decide(segments[rows], rng, allowed=allowed[rows], model_proba=proba)
+        out["arm_idx"][rows] = batch.arm
+        for name in ("propensity", "explored", "bandit_score", "model_score", "blend_score", "confidence"):
+            out[name][rows] = getattr(batch, name)
+        out["selected_by"][rows] = batch.selected_by
+        out["strategy"][rows] = batch.strategy
+        out["phase"][rows] = batch.phase
+    decided_at = datetime.combine(day, time(6), tzinfo=timezone.utc)  # the list's send morning, not now()
+    ids = customers["customer_id"].astype(str).to_numpy()
+    return pd.DataFrame(
+        {
+            "decision_id": [f"{campaign.campaign_id}-{day:%Y%m%d}-{c}" for c in ids],
+            "campaign_id": campaign.campaign_id,
+            "customer_id": ids,
+            "arm_id": arm_ids[out["arm_idx"]],
+            "decision_date": day,
+            "decided_at": decided_at,
+            "segment": customers["segment"].astype(str).to_numpy(),
+            "policy": campaign.spec.policy.name,
+            "policy_version": POLICY_VERSION,
+            "strategy": out["strategy"],
+            "phase": out["phase"],
+            "propensity": np.clip(out["propensity"], 1e-6, 1.0),
+            "bandit_score": out["bandit_score"],
+            "model_score": out["model_score"],
+            "blend_score": out["blend_score"],
+            "selected_by": out["selected_by"],
+            "confidence": out["confidence"],
+            "explored": out["explored"],
+            "model_version": model.version if model else None,
+            "treatment_group": np.where(control, "control", "treatment"),
+            "source": "batch",
+            "seed": seed,
+            "note": note,
+        }
+    )
+
+
+def _existing(engine: sa.Engine, campaign: Campaign, day: date, seed: int) -> DecideResult:
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text(
+                "select n_rows, n_control, model_version from ops.send_lists where campaign_id = :c and list_date = :d"
+            ),
+            {"c": campaign.campaign_id, "d": day},
+        ).one()
+    return DecideResult(
+        campaign.name,
+        campaign.campaign_id,
+        day,
+        "published",
+        row.n_rows,
+        row.n_control,
+        row.model_version,
+        seed,
+    )

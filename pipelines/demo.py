@@ -1,0 +1,160 @@
+"""The main job on the embedded default: several simulated days through the real daily DAG.
+
+Day 1 lands a generated customer base and consents in the inbox. Each day D then runs
+`daily_campaign_optimization` through Airflow (ingest -> GX -> dbt -> decide -> publish
+-> monitor). The simulator plays the bank's customers: it turns each published list of
+D (sent on D+1) into the interaction files of the following days, drawn from its ground
+truth with a feedback lag, so the loop closes through ingestion. After enough days the
+retraining DAG trains, registers and promotes an XGBoost champion that later lists use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from pipelines.db import read_frame
+from pipelines.domain import CHANNELS
+from pipelines.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+CONSENT_RATES = {"email": 0.92, "sms": 0.75, "app_push": 0.6, "online_banking_alert": 0.85, "branch": 1.0}
+WORLD_SEED = 7
+
+
+@dataclass
+class DemoConfig:
+    start: date = date(2026, 11, 2)
+    days: int = 6
+    customers: int = 5_000
+    lag_days: int = 2
+    seed: int = 42
+    retrain_after: int | None = 4  # retrain after this many days (None: never)
+    campaigns_dir: Path = REPO / "campaigns"
+
+
+@dataclass
+class DemoSummary:
+    days: list[dict] = field(default_factory=list)
+    retrain: dict | None = None
+
+
+def write_customer_files(inbox: Path, day: date, customers: int, seed: int) -> tuple[Path, Path]:
+    """The bank's customer snapshot and consent records for ``day``, as inbox CSV files."""
+    from pipelines.simulator.population import channel_consent, generate_customers
+
+    folder = inbox / day.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    base = generate_customers(customers, seed)
+    base.to_csv(folder / "customers.csv", index=False)
+    granted = channel_consent(base, CONSENT_RATES, seed)
+    consents = pd.DataFrame(
+        {
+            "customer_id": np.repeat(base["customer_id"].to_numpy(), len(CHANNELS)),
+            "channel": np.tile(np.asarray(CHANNELS, dtype=object), len(base)),
+            "granted": granted.reshape(-1),
+            "recorded_at": (pd.Timestamp(day) - pd.Timedelta(days=30)).strftime("%Y-%m-%dT00:00:00Z"),
+        }
+    )
+    consents.to_csv(folder / "consents.csv", index=False)
+    return folder / "customers.csv", folder / "consents.csv"
+
+
+def write_interaction_files(engine: sa.Engine, inbox: Path, day: date, lag_days: int) -> int:
+    """Simulated responses to the lists published for ``day``, filed by the day they occur."""
+    from pipelines.simulator.interactions import interactions_for_send_list
+
+    with engine.connect() as conn:
+        lists = read_frame(
+            conn,
+            """select d.decision_id, d.customer_id, d.campaign_id, d.arm_id, d.treatment_group
+               from ops.decisions d join ops.send_lists s
+                 on s.campaign_id = d.campaign_id and s.list_date = d.decision_date
+               where d.decision_date = %(d)s and d.source = 'batch' and s.status = 'published'""",
+            {"d": day},
+        )
+        if lists.empty:
+            return 0
+        customers = read_frame(
+            conn,
+            """select distinct on (customer_id) * from raw.customers where snapshot_date <= %(d)s
+               order by customer_id, snapshot_date desc""",
+            {"d": day},
+        )
+        arms = read_frame(conn, "select arm_id, params::text as params from ops.arms", {})
+    arms["params"] = arms["params"].map(pd.io.json.loads)
+    total = 0
+    for campaign_id, sends in lists.groupby("campaign_id"):
+        # The list of logical date D goes out on D+1 (the run for D happens after D ends).
+        events = interactions_for_send_list(
+            sends, customers, arms, day + timedelta(days=1), seed=day.toordinal() * 1000 + int(campaign_id),
+            lag_days=lag_days, world_seed=WORLD_SEED,
+        )
+        for event_day, part in events.groupby(events["occurred_at"].dt.date):
+            folder = inbox / event_day.isoformat()
+            folder.mkdir(parents=True, exist_ok=True)
+            part.to_csv(folder / f"interactions_c{campaign_id}_{day.isoformat()}.csv", index=False,
+                        date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+        total += len(events)
+    return total
+
+
+def run_demo(config: DemoConfig, progress: Callable[[str], None] = print) -> DemoSummary:
+    from pipelines import migrate
+    from pipelines.campaign_spec import load_campaign
+    from pipelines.campaign_store import apply_campaign
+    from pipelines.db import get_engine
+    from pipelines.orchestration import run_dag
+
+    settings = get_settings()
+    engine = get_engine()
+    migrate.upgrade(engine)
+    for path in sorted(config.campaigns_dir.glob("*.yaml")):
+        result = apply_campaign(engine, load_campaign(path), source_file=path)
+        progress(f"campaign {result.name}: {result.arms_active} arms")
+    write_customer_files(settings.inbox_dir, config.start, config.customers, config.seed)
+    progress(f"customer base: {config.customers} customers and their consents in the inbox of {config.start}")
+
+    summary = DemoSummary()
+    for i in range(config.days):
+        day = config.start + timedelta(days=i)
+        run_dag("daily_campaign_optimization", day)
+        events = write_interaction_files(engine, settings.inbox_dir, day, config.lag_days)
+        day_info = _day_info(engine, day) | {"simulated_events": events}
+        summary.days.append(day_info)
+        progress(
+            f"{day}: published {day_info['lists']} lists, {day_info['rows']} sends "
+            f"(model {day_info['model_version'] or 'none'}); {events} simulated events for the next days"
+        )
+        if config.retrain_after and i + 1 == config.retrain_after:
+            run_dag("model_retraining", day)
+            summary.retrain = _champion_info()
+            progress(f"{day}: retraining -> {summary.retrain}")
+    return summary
+
+
+def _day_info(engine: sa.Engine, day: date) -> dict:
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text(
+                """select count(*) as lists, coalesce(sum(n_rows), 0) as rows, max(model_version) as model_version
+                   from ops.send_lists where list_date = :d and status = 'published'"""
+            ),
+            {"d": day},
+        ).one()
+    return {"date": day.isoformat(), "lists": row.lists, "rows": int(row.rows), "model_version": row.model_version}
+
+
+def _champion_info() -> dict | None:
+    from pipelines.scoring import champion_summary
+
+    return champion_summary()

@@ -1,0 +1,265 @@
+"""Stages 2 and 5 of the day: Great Expectations checks of a landed batch and of a send list.
+
+The suites are code in ``expectations/suites.py``. Each call builds an ephemeral GX context
+(about 0.02 s; importing great_expectations costs seconds once per process), runs one
+checkpoint over a query asset and writes the result to the data docs site under
+``<home>/gx/data_docs``. A failing suite raises ValidationFailed naming the failed
+expectations; the report (with the data docs page) rides on the exception.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from pipelines.errors import ValidationFailed
+from pipelines.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+SUITES_FILE = Path(__file__).resolve().parents[1] / "expectations" / "suites.py"
+_SUITES_MODULE = "campaignopt_expectations_suites"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The outcome of one suite on one batch."""
+
+    suite: str
+    batch: str  # e.g. "interactions 2026-03-20" or "campaign 3 list 2026-03-20"
+    success: bool
+    evaluated: int
+    failed: list[str] = field(default_factory=list)  # failed expectation names
+    details: dict[str, str] = field(default_factory=dict)  # name -> what was observed
+    rows: int | None = None
+    data_docs_path: str | None = None  # the page of this validation result
+    data_docs_index: str | None = None
+    elapsed_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "batch": self.batch,
+            "success": self.success,
+            "evaluated": self.evaluated,
+            "failed": list(self.failed),
+            "details": dict(self.details),
+            "rows": self.rows,
+            "data_docs_path": self.data_docs_path,
+            "data_docs_index": self.data_docs_index,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+        }
+
+    def summary(self) -> str:
+        """One line: what failed (with what was observed) or that all passed."""
+        if self.success:
+            return f"{self.suite} on {self.batch}: all {self.evaluated} expectations passed"
+        parts = [f"{n} ({self.details[n]})" if self.details.get(n) else n for n in self.failed]
+        docs = f"; data docs: {self.data_docs_path}" if self.data_docs_path else ""
+        return (
+            f"{self.suite} on {self.batch}: {len(self.failed)} of {self.evaluated} expectations "
+            f"failed: {', '.join(parts)}{docs}"
+        )
+
+
+def data_docs_dir(settings: Settings | None = None) -> Path:
+    return (settings or get_settings()).home / "gx" / "data_docs"
+
+
+def suites() -> ModuleType:
+    """The suite definitions (expectations/suites.py), loaded once from their file."""
+    module = sys.modules.get(_SUITES_MODULE)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(_SUITES_MODULE, SUITES_FILE)
+        if spec is None or spec.loader is None:  # pragma: no cover - the file ships with the repo
+            raise ValidationFailed(f"cannot load the expectation suites from {SUITES_FILE}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[_SUITES_MODULE] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+def validate_interactions(
+    logical_date: date, settings: Settings | None = None, *, raise_on_failure: bool = True
+) -> ValidationReport:
+    """Run the ``interactions_batch`` suite on the rows landed for ``logical_date``."""
+    s = suites()
+    return _run(
+        suite=s.interactions_batch_suite(logical_date),
+        query=s.interactions_batch_query(logical_date),
+        batch=f"interactions {logical_date.isoformat()}",
+        settings=settings,
+        raise_on_failure=raise_on_failure,
+    )
+
+
+def validate_send_list(
+    campaign_id: int,
+    list_date: date,
+    holdout_share: float,
+    settings: Settings | None = None,
+    *,
+    raise_on_failure: bool = True,
+) -> ValidationReport:
+    """Run the ``send_list`` suite on campaign ``campaign_id``'s batch decisions of ``list_date``."""
+    s = suites()
+    query = s.send_list_query(campaign_id, list_date)
+    n_rows = _count(query, settings)
+    return _run(
+        suite=s.send_list_suite(holdout_share, n_rows),
+        query=query,
+        batch=f"campaign {campaign_id} list {list_date.isoformat()}",
+        settings=settings,
+        raise_on_failure=raise_on_failure,
+        rows=n_rows,
+    )
+
+
+# -- internals ------------------------------------------------------------------------------
+def _count(query: str, settings: Settings | None) -> int:
+    import sqlalchemy as sa
+
+    from pipelines.db import get_engine
+
+    with get_engine(settings).connect() as conn:
+        return int(conn.execute(sa.text(f"select count(*) from ({query}) as q")).scalar_one())
+
+
+def _context(settings: Settings):
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    for name in list(context.get_config().data_docs_sites or {}):
+        context.delete_data_docs_site(name)  # the default site writes to a temp folder
+    docs = data_docs_dir(settings)
+    docs.mkdir(parents=True, exist_ok=True)
+    context.add_data_docs_site(
+        "campaignopt",
+        {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    return context
+
+
+def _add_datasource(context, url: str):
+    """Postgres data source; a unix-socket URL (no host) goes through the generic SQL source."""
+    if make_url(url).host:
+        return context.data_sources.add_postgres(name="campaignopt", connection_string=url)
+    return context.data_sources.add_sql(name="campaignopt", connection_string=url)
+
+
+def _run(
+    *,
+    suite,
+    query: str,
+    batch: str,
+    settings: Settings | None,
+    raise_on_failure: bool,
+    rows: int | None = None,
+) -> ValidationReport:
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+
+    from pipelines.db import database_url
+
+    settings = settings or get_settings()
+    started = time.perf_counter()
+    context = _context(settings)
+    datasource = _add_datasource(context, database_url(settings))
+    try:
+        asset = datasource.add_query_asset(name=suite.name, query=query)
+        batch_definition = asset.add_batch_definition_whole_table("batch")
+        suite = context.suites.add(suite)
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=suite)
+        )
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=suite.name,
+                validation_definitions=[definition],
+                actions=[UpdateDataDocsAction(name="data_docs", site_names=["campaignopt"])],
+                result_format={"result_format": "SUMMARY"},
+            )
+        )
+        result = checkpoint.run()
+        (identifier, suite_result), *_ = result.run_results.items()
+        page = _docs_page(context, identifier)
+    finally:
+        try:
+            datasource.get_engine().dispose()
+        except Exception:  # noqa: BLE001 - closing connections must not hide the outcome
+            pass
+
+    failed: list[str] = []
+    details: dict[str, str] = {}
+    for r in suite_result.results:
+        config = r.expectation_config
+        name = (config.meta or {}).get("name") or f"{config.type}({config.kwargs.get('column', '')})"
+        if not r.success:
+            failed.append(name)
+            details[name] = _observed(r)
+    index = data_docs_dir(settings) / "index.html"
+    report = ValidationReport(
+        suite=suite.name,
+        batch=batch,
+        success=bool(suite_result.success),
+        evaluated=len(suite_result.results),
+        failed=failed,
+        details=details,
+        rows=rows,
+        data_docs_path=page,
+        data_docs_index=str(index) if index.exists() else None,
+        elapsed_seconds=time.perf_counter() - started,
+    )
+    log.info("%s (%.2fs)", report.summary(), report.elapsed_seconds)
+    if raise_on_failure and not report.success:
+        raise ValidationFailed(report.summary(), report)
+    return report
+
+
+def _docs_page(context, identifier) -> str | None:
+    try:
+        urls = context.get_docs_sites_urls(resource_identifier=identifier, site_name="campaignopt")
+    except Exception:  # noqa: BLE001 - the docs are a convenience, never the outcome
+        return None
+    url = (urls or [{}])[0].get("site_url")
+    return url.removeprefix("file://") if url else None
+
+
+def _observed(r) -> str:
+    """What a failed expectation saw, briefly: 'k of n rows' or the observed value."""
+    res = r.result or {}
+    if r.exception_info and r.exception_info.get("raised_exception"):
+        msg = str(r.exception_info.get("exception_message") or "error").strip().splitlines()
+        return f"error: {msg[0][:200] if msg else 'error'}"
+    if res.get("unexpected_count") is not None:
+        n = res.get("element_count")
+        sample = res.get("partial_unexpected_list") or []
+        shown = ", ".join(_short(v) for v in sample[:3])
+        return f"{res['unexpected_count']} of {n} rows" + (f", e.g. {shown}" if shown else "")
+    if "observed_value" in res:
+        return f"observed {_short(res['observed_value'])}"
+    return ""
+
+
+def _short(value: object) -> str:
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.4g}"
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
