@@ -21,10 +21,12 @@ from speed_common import (
     baseline_numpy,
     baseline_pure_python,
     campaign_stats,
+    load_average,
     machine,
     peak_rss_mb,
     table,
     timed,
+    timed_cpu,
 )
 
 from bandits import make_policy
@@ -60,14 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         return make_policy(args.policy, args.arms, args.segments, **params).set_stats(pulls, rewards)
 
     log(f"deciding for {args.customers:,} customers x {args.arms} arms, {args.repeats} runs ...")
-    times = []
+    times, cpu_times = [], []
+    load_before = load_average()
     for r in range(args.repeats):
         policy = build()
-        batch, secs = timed(
+        batch, secs, cpu = timed_cpu(
             policy.decide, segments, np.random.default_rng(args.seed + 10 + r), allowed, model
         )
         times.append(secs)
-        log(f"  run {r + 1}: {secs:.2f} s")
+        cpu_times.append(cpu)
+        log(f"  run {r + 1}: {secs:.2f} s wall, {cpu:.2f} s CPU")
         del batch
         gc.collect()
     rss_peak = peak_rss_mb()
@@ -116,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         "vectorized": {
             "wall_s_runs": [round(t, 3) for t in times],
             "wall_s_median": round(median, 3),
+            "cpu_s_runs": [round(t, 3) for t in cpu_times],
+            "load_average_1min_before": round(load_before, 2),
             "customers_per_s": round(args.customers / median),
             "decision_working_memory_mb": round(traced_peak / 2**20, 1),
             "inputs_rss_mb": round(rss_inputs, 1),
@@ -160,7 +166,14 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ]
     print(table(rows, ("engine", "wall s", "customers/s", "slower by")))
+    if args.with_model or args.policy != "thompson":
+        print(
+            f"note: the baselines are plain Thompson sampling without a model; against {args.policy} "
+            "the ratio is indicative only"
+        )
     v = result["vectorized"]
+    cpu_list = ", ".join(f"{t:.2f}" for t in cpu_times)
+    print(f"CPU s per run: {cpu_list}; 1-min load average before: {load_before:.1f} on {m['nproc']} cores")
     print(
         f"memory: decision working set {v['decision_working_memory_mb']} MB (tracemalloc), "
         f"process peak RSS {v['process_peak_rss_mb']} MB (inputs alone {v['inputs_rss_mb']} MB)"

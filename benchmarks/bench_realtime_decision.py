@@ -12,7 +12,15 @@ import sys
 import time
 
 import numpy as np
-from speed_common import audience, baseline_numpy, baseline_pure_python, campaign_stats, machine, table
+from speed_common import (
+    audience,
+    baseline_numpy,
+    baseline_pure_python,
+    campaign_stats,
+    load_average,
+    machine,
+    table,
+)
 
 from bandits import make_policy
 
@@ -81,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in results.values():
         r["speedup_vs_numpy_loop"] = baseline["median_us"] / r["median_us"]
     out = {
-        "machine": machine(),
+        "machine": {**machine(), "load_average_1min": round(load_average(), 2)},
         "setup": {"arms": args.arms, "segments": args.segments, "calls": args.calls, "mc_draws": args.draws},
         "policies": results,
         "baseline_numpy_loop": baseline,
@@ -95,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         f"one customer x {args.arms} arms, {args.segments} segments, "
         f"{args.calls} calls, {args.draws} MC draws"
     )
-    print(f"machine: {m['nproc']} cores, {m['cpu']}, numpy {m['numpy']}, {m['date']}")
+    print(
+        f"machine: {m['nproc']} cores, {m['cpu']}, numpy {m['numpy']}, {m['date']}, "
+        f"1-min load average {m['load_average_1min']}"
+    )
     rows = [
         (label, f"{r['median_us']:,.0f}", f"{r['p99_us']:,.0f}", f"{r['speedup_vs_numpy_loop']:,.1f}x")
         for label, r in results.items()

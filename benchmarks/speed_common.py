@@ -110,6 +110,22 @@ def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     return out, time.perf_counter() - start
 
 
+def timed_cpu(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """(result, wall seconds, CPU seconds of this process) -- CPU time is the fairer
+    figure on a machine shared with other jobs."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def load_average() -> float:
+    """1-minute load average (other jobs on the machine), or NaN when unknown."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -33,15 +33,13 @@ def ingest(day: date | str) -> dict:
 def validate_batch(day: date | str) -> dict:
     from pipelines.validation import validate_interactions
 
-    report = validate_interactions(_as_date(day))
-    return {"success": report.success, "data_docs": str(report.data_docs_path or "")}
+    return validate_interactions(_as_date(day)).as_dict()
 
 
 def transform(day: date | str) -> dict:
     from pipelines.transform import run_dbt
 
-    result = run_dbt(_as_date(day))
-    return {"models": result.models, "tests_passed": result.tests_passed}
+    return run_dbt(_as_date(day)).as_dict()
 
 
 def active_campaigns(day: date | str) -> list[int]:

@@ -10,6 +10,7 @@ retraining DAG trains, registers and promotes an XGBoost champion that later lis
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,7 +92,7 @@ def write_interaction_files(engine: sa.Engine, inbox: Path, day: date, lag_days:
             {"d": day},
         )
         arms = read_frame(conn, "select arm_id, params::text as params from ops.arms", {})
-    arms["params"] = arms["params"].map(pd.io.json.loads)
+    arms["params"] = arms["params"].map(json.loads)
     total = 0
     for campaign_id, sends in lists.groupby("campaign_id"):
         # The list of logical date D goes out on D+1 (the run for D happens after D ends).

@@ -30,7 +30,8 @@ def campaign_kpis(conn: sa.Connection, day: date) -> list[dict]:
         """select k.campaign_id, c.name as campaign, sum(k.treatment_sends) as treatment_sends,
                   sum(k.treatment_conversions) as treatment_conversions,
                   sum(k.control_sends) as control_sends, sum(k.control_conversions) as control_conversions,
-                  sum(k.treatment_explored) as treatment_explored, sum(k.pending) as pending,
+                  sum(coalesce(k.exploration_rate, 0) * k.treatment_sends) as treatment_explored,
+                  sum(k.pending) as pending,
                   sum(k.cost) as cost, sum(k.revenue) as revenue
            from analytics.campaign_daily_kpis k join ops.campaigns c using (campaign_id)
            where k.kpi_date <= %(d)s group by k.campaign_id, c.name order by c.name""",

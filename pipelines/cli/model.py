@@ -15,12 +15,11 @@ from pipelines.cli.output import print_json, print_table
 from pipelines.errors import NotFound, ServiceUnavailable, UserError
 
 UI_HELP = (
-    "Browse runs, metrics, charts and versions in the MLflow UI:\n\n"
-    '    mlflow ui --backend-store-uri "$MLFLOW_TRACKING_URI" '
-    "--default-artifact-root ~/.campaignopt/mlartifacts --port 5000\n\n"
-    "where MLFLOW_TRACKING_URI defaults to the database 'mlflow' on the project's PostgreSQL "
-    "(e.g. postgresql+psycopg://USER@HOST:5432/mlflow). `campaignopt model ui` prints the exact "
-    "command for the current settings."
+    "Browse runs, charts and versions in the MLflow UI (then open http://127.0.0.1:5000):\n\n"
+    "    mlflow ui --backend-store-uri \"$MLFLOW_TRACKING_URI\" --port 5000\n\n"
+    "MLFLOW_TRACKING_URI defaults to the database 'mlflow' on the project's PostgreSQL "
+    "(postgresql+psycopg://USER@HOST:5432/mlflow); artifacts live under "
+    "~/.campaignopt/mlartifacts. `campaignopt model ui` prints the exact command."
 )
 
 model_app = typer.Typer(

@@ -176,3 +176,27 @@ def test_pruned_blend_argmax_is_exact(spread: float) -> None:
     got = _blend_argmax(w_theta, w_theta_t, pool, offset, upper, n_cand)
     expected = (w_theta[pool] + offset[:, None, :]).argmax(axis=2)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_blend_probabilities_equal_brute_force_monte_carlo() -> None:
+    """The per-customer blend path (sorted rows, pruned scan) counts exactly what a brute-force
+    argmax over the same posterior samples counts."""
+    from bandits import ThompsonBlend, ThompsonBlendParams
+
+    rng = np.random.default_rng(4)
+    k, s, n = 8, 3, 300
+    pulls = rng.integers(0, 3000, size=(s, k)).astype(float)
+    rewards = np.floor(pulls * rng.uniform(0.01, 0.1, size=(s, k)))
+    policy = ThompsonBlend(k, s, ThompsonBlendParams(weight=0.6, reuse_draws=True)).set_stats(pulls, rewards)
+    segments = rng.integers(s, size=n)
+    allowed = rng.random((n, k)) > 0.25
+    allowed[:, 0] = True
+    model = rng.uniform(0, 0.1, size=(n, k))
+    probs = policy.arm_probabilities(segments, allowed, model, rng=np.random.default_rng(0))
+    w = np.float32(0.6)
+    theta = np.stack([policy._pools[(int(g), 200)] for g in segments]).astype(np.float32)
+    offset = (0.4 * model).astype(np.float32)
+    offset[~allowed] = -np.inf
+    best = (theta * w + offset[:, None, :]).argmax(axis=2)
+    expected = np.stack([np.bincount(row, minlength=k) for row in best]) / 200
+    np.testing.assert_array_equal(probs, expected)

@@ -191,8 +191,9 @@ def test_bad_send_list_names_failed_expectations(engine: sa.Engine, world: dict[
 
 
 def test_empty_send_list_fails(world: dict[str, int]) -> None:
-    with pytest.raises(ValidationFailed, match="list_not_empty"):
-        validate_send_list(world["one"], date(2030, 1, 1), holdout_share=0.1)
+    with pytest.raises(ValidationFailed, match="list_not_empty") as info:
+        validate_send_list(world["one"], date(2030, 1, 1), holdout_share=0.1, data_docs=False)
+    assert info.value.report.rows == 0 and info.value.report.data_docs_path is None
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 -- Each decision with the events attributed to it: those of its decision_id whose UTC day falls
 -- in [decision_date, decision_date + attribution_window_days]. A decision is 'matured' once its
 -- window has closed (window_end_date <= as_of_date) or it converted; otherwise it is 'pending'
--- and its reward is null (unknown yet, not a failure).
-with decisions as (
+-- and its reward is null (unknown yet, not a failure). Import CTEs read twice are inlined
+-- (not materialized) so the planner sees real row estimates.
+with decisions as not materialized (
     select
         decision_id,
         campaign_id,
@@ -17,7 +18,7 @@ with decisions as (
     from {{ ref('stg_ops__decisions') }}
 ),
 
-campaigns as (
+campaigns as not materialized (
     select
         campaign_id,
         attribution_window_days,
