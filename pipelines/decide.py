@@ -167,7 +167,7 @@ def _decide(
     control = customers["is_control"].to_numpy(dtype=bool)
     treat = np.flatnonzero(~control)
     out = {
-        "arm_idx": np.full(n, campaign.arm_ids.index(campaign.control_arm_id), dtype=np.int64),
+        "arm_idx": _static_arm(allowed, campaign.arm_ids.index(campaign.control_arm_id)),
         "propensity": np.ones(n),
         "explored": np.zeros(n, dtype=bool),
         "bandit_score": np.full(n, np.nan),
@@ -218,6 +218,15 @@ def _decide(
             "note": note,
         }
     )
+
+
+def _static_arm(allowed: np.ndarray, default_idx: int) -> np.ndarray:
+    """The control group's arm: the default arm, or, without consent for its channel, the first
+    allowed arm in the campaign's order — static per customer, so the holdout stays a fair baseline."""
+    if allowed.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    first_allowed = np.argmax(allowed, axis=1)
+    return np.where(allowed[:, default_idx], default_idx, first_allowed).astype(np.int64)
 
 
 def _existing(engine: sa.Engine, campaign: Campaign, day: date, seed: int) -> DecideResult:

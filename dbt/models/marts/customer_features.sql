@@ -18,23 +18,31 @@ sends as (
     group by customer_id
 ),
 
-events as (
+decision_events as (
     -- events of known decisions only (made before as_of_date): a re-run of D sees the same
     select
         i.customer_id,
-        count(distinct i.decision_id) filter (
-            where i.event_type = 'open' and i.event_date > {{ as_of_date() }} - 90
-        ) as opens_90d,
-        count(distinct i.decision_id) filter (
-            where i.event_type = 'click' and i.event_date > {{ as_of_date() }} - 90
-        ) as clicks_90d,
+        i.decision_id,
+        bool_or(i.event_type = 'open' and i.event_date > {{ as_of_date() }} - 90) as opened_90d,
+        bool_or(i.event_type = 'click' and i.event_date > {{ as_of_date() }} - 90) as clicked_90d,
         count(*) filter (
             where i.event_type = 'conversion' and i.event_date > {{ as_of_date() }} - 90
         ) as conversions_90d,
         max(i.event_date) filter (where i.event_type = 'conversion') as last_conversion_date
     from {{ ref('stg_raw__interactions') }} as i
     inner join {{ ref('stg_ops__decisions') }} as d on i.decision_id = d.decision_id
-    group by i.customer_id
+    group by i.customer_id, i.decision_id
+),
+
+events as (
+    select
+        customer_id,
+        count(*) filter (where opened_90d) as opens_90d,
+        count(*) filter (where clicked_90d) as clicks_90d,
+        sum(conversions_90d) as conversions_90d,
+        max(last_conversion_date) as last_conversion_date
+    from decision_events
+    group by customer_id
 )
 
 select
