@@ -32,8 +32,18 @@ sys.path.insert(0, str(ROOT))
 from pipelines.simulator import load_scenario, plot_report, simulate_run  # noqa: E402
 from pipelines.simulator.loop import RunResult  # noqa: E402
 from pipelines.simulator.report import Estimate, SimulationReport, summarize  # noqa: E402
+from pipelines.simulator.scenario import Scenario  # noqa: E402
 
 SCENARIOS = ("default", "no_heterogeneity")
+# What holds the policies back: the default world without the hidden per-customer channel
+# liking (the part of the oracle's edge no policy can learn), for a few policies.
+HIDDEN_OFF = "default_no_hidden_channel_liking"
+HIDDEN_OFF_POLICIES = ("thompson", "thompson_blend", "confidence_hybrid", "segment_oracle", "feature_oracle")
+VARIANTS = {
+    "default": ("default", {}),
+    "no_heterogeneity": ("no_heterogeneity", {}),
+    HIDDEN_OFF: ("default", {"latent_channel_sd": 0.0}),
+}
 POLICIES = (
     "thompson",
     "thompson_global",
@@ -56,12 +66,19 @@ SECTION = "## Decision quality"
 PRODUCT_TARGET = 0.90
 
 
+def scenario_of(variant: str) -> Scenario:
+    file, response_changes = VARIANTS[variant]
+    scenario = load_scenario(ROOT / "benchmarks" / "scenarios" / f"{file}.yaml")
+    response = scenario.response.model_copy(update=response_changes)
+    return scenario.model_copy(update={"name": variant, "response": response})
+
+
 def _run(args: tuple[str, int, int, int]) -> tuple[str, RunResult, float]:
-    name, seed, days, sends = args
-    scenario = load_scenario(ROOT / "benchmarks" / "scenarios" / f"{name}.yaml")
+    variant, seed, days, sends = args
+    policies = HIDDEN_OFF_POLICIES if variant == HIDDEN_OFF else POLICIES
     started = time.perf_counter()
-    run = simulate_run(scenario, POLICIES, seed, days=days, sends_per_day=sends)
-    return name, run, time.perf_counter() - started
+    run = simulate_run(scenario_of(variant), policies, seed, days=days, sends_per_day=sends)
+    return variant, run, time.perf_counter() - started
 
 
 def paired(runs: Sequence[RunResult], label: str, reference: str) -> Estimate:
@@ -98,8 +115,8 @@ def quality_table(report: SimulationReport) -> list[str]:
     lines = [
         f"| policy | share of oracle, {report.days} d | share of oracle, last {tail_days(report.days)} d "
         "| lift vs uniform | lift vs static A/B "
-        "| regret (conv.) | expected conv. | realised conv. | days to converge |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| regret (conv.) | expected conv. | realised conv. | days to converge | days to beat best arm |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in report.summaries:
         name = f"*{s.label}* (ceiling)" if s.label in CEILINGS else s.label
@@ -107,7 +124,7 @@ def quality_table(report: SimulationReport) -> list[str]:
             f"| {name} | {_pct(s.share_of_oracle)} % | {_pct(s.final_share_of_oracle)} % "
             f"| {_pct(s.lift_vs_uniform)} % | {_pct(s.lift_vs_static_ab)} % | {s.regret.format('.0f')} "
             f"| {s.expected_conversions.format('.0f')} | {s.realised_conversions.format('.0f')} "
-            f"| {s.days_to_converge.format('.1f')} |"
+            f"| {s.days_to_converge.format('.1f')} | {s.days_to_beat_best_arm.format('.1f')} |"
         )
     return lines
 
@@ -125,6 +142,22 @@ def context_table(runs_by_scenario: dict[str, list[RunResult]]) -> list[str]:
         verdict = "**yes** (more than 2 se below)" if loses else "no"
         lines.append(
             f"| {label} | {default.format('+.2f', 100)} | {control.format('+.2f', 100)} | {verdict} |"
+        )
+    return lines
+
+
+def hidden_table(reports: dict[str, SimulationReport]) -> list[str]:
+    base, off = reports["default"], reports[HIDDEN_OFF]
+    lines = [
+        f"| policy | default: share of oracle, {base.days} d | last {tail_days(base.days)} d "
+        f"| without hidden channel liking: share of oracle, {off.days} d | last {tail_days(off.days)} d |",
+        "|---|---|---|---|---|",
+    ]
+    for label in HIDDEN_OFF_POLICIES:
+        a, b = base.summary(label), off.summary(label)
+        lines.append(
+            f"| {label} | {_pct(a.share_of_oracle)} % | {_pct(a.final_share_of_oracle)} % "
+            f"| {_pct(b.share_of_oracle)} % | {_pct(b.final_share_of_oracle)} % |"
         )
     return lines
 
@@ -191,6 +224,16 @@ def section(
         *context_table(runs_by_scenario),
         "",
     ]
+    lines += [
+        "### What the hidden heterogeneity costs",
+        "",
+        "The same default world with the hidden per-customer channel liking switched off "
+        "(`response.latent_channel_sd: 0`; the hidden overall propensity stays — it moves every arm "
+        "of a customer alike, so it does not change which arm is best).",
+        "",
+        *hidden_table(reports),
+        "",
+    ]
     lines += [analysis.rstrip(), ""] if analysis.strip() else []
     return "\n".join(lines)
 
@@ -226,9 +269,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
 
-    jobs = [(name, seed, args.days, args.sends_per_day) for name in SCENARIOS for seed in range(args.seeds)]
+    jobs = [(name, seed, args.days, args.sends_per_day) for name in VARIANTS for seed in range(args.seeds)]
     started = time.perf_counter()
-    runs_by_scenario: dict[str, list[RunResult]] = {name: [] for name in SCENARIOS}
+    runs_by_scenario: dict[str, list[RunResult]] = {name: [] for name in VARIANTS}
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for name, run, seconds in pool.map(_run, jobs):
             runs_by_scenario[name].append(run)
@@ -237,8 +280,8 @@ def main() -> None:
 
     reports: dict[str, SimulationReport] = {}
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in SCENARIOS:
-        scenario = load_scenario(ROOT / "benchmarks" / "scenarios" / f"{name}.yaml")
+    for name in VARIANTS:
+        scenario = scenario_of(name)
         reports[name] = summarize(
             runs_by_scenario[name],
             scenario=name,

@@ -74,7 +74,7 @@ def daily_campaign_optimization():
 
         return daily.publish(campaign_id, ds)
 
-    @task(trigger_rule="all_done")
+    @task
     def monitor(published: list[dict], ds: str | None = None) -> dict:
         from pipelines import daily
 

@@ -9,6 +9,7 @@ keeps only the (n, k) float32 result.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,7 +29,7 @@ def score_matrix(
     model: ProbabilisticClassifier,
     spec: FeatureSpec,
     customers_df: pd.DataFrame,
-    arms_df: pd.DataFrame,
+    arms_df: pd.DataFrame | Sequence[Mapping[str, object]],
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> np.ndarray:
     """P(conversion) of every (customer, arm) pair.
@@ -41,8 +42,9 @@ def score_matrix(
         The spec the model was trained with.
     customers_df : DataFrame of n rows
         Customer attributes (the spec's customer columns).
-    arms_df : DataFrame of k rows
-        Arm parameters (the spec's arm columns; missing ones count as null).
+    arms_df : DataFrame of k rows, or a sequence of k dicts
+        Arm parameters (the spec's arm columns; missing ones count as null), e.g.
+        ``[{"offer_type": "loan", "channel": "sms"}, ...]``.
     chunk_rows : int
         Largest number of (customer, arm) rows built and predicted at once.
 
@@ -53,6 +55,8 @@ def score_matrix(
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    if not isinstance(arms_df, pd.DataFrame):  # e.g. a campaign's list of arm parameter dicts
+        arms_df = pd.DataFrame(list(arms_df))
     n_arms = len(arms_df)
     scores = np.empty((len(customers_df), n_arms), dtype=np.float32)
     if scores.size == 0:
@@ -74,7 +78,10 @@ class ResponseModel:
     spec: FeatureSpec
 
     def score_matrix(
-        self, customers_df: pd.DataFrame, arms_df: pd.DataFrame, chunk_rows: int = DEFAULT_CHUNK_ROWS
+        self,
+        customers_df: pd.DataFrame,
+        arms_df: pd.DataFrame | Sequence[Mapping[str, object]],
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
     ) -> np.ndarray:
         """P(conversion), float32 of shape (len(customers_df), len(arms_df)); see :func:`score_matrix`."""
         return score_matrix(self.classifier, self.spec, customers_df, arms_df, chunk_rows=chunk_rows)

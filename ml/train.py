@@ -7,19 +7,12 @@ the validation log loss. With the same data, config and seed, training is determ
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass, field
 
-# OpenMP threads spin while waiting by default; on a small shared machine (2 cores, other
-# jobs running) the spinning threads steal the cores they wait for and 2-thread training
-# ran ~10x slower than 1-thread in our measurements. Passive waiting fixes that. It only
-# takes effect if set before the OpenMP runtime loads (i.e. before xgboost is imported).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from xgboost import XGBClassifier  # noqa: E402
+import numpy as np
+import pandas as pd
+from xgboost import XGBClassifier
 
 from ml.features import FeatureSpec
 

@@ -88,7 +88,7 @@ def run_dag(dag_id: str, logical_date: date) -> DagRunResult:
         for t, m, s in tasks
         if s in ("failed", "upstream_failed", "up_for_retry")
     ]
-    if code != 0 or state != "success":
+    if code != 0 or state != "success" or failed:
         reason = _first_error(log_path.read_text(errors="replace"))
         where = ", ".join(failed) or "no task (see the log)"
         raise DagRunFailed(f"{dag_id} for {logical_date} failed in {where}: {reason} (log: {log_path})")

@@ -85,7 +85,7 @@ EVENTS = [
     ("d2", "conversion", 80, "2026-03-09"),  # one day after the window: not attributed
     ("d3", "conversion", 250, "2026-03-08"),  # last day of the window: attributed
     ("d4", "conversion", 30, "2026-03-21"),  # landed after as_of: invisible, d4 stays pending
-    ("d5", "conversion", 40, "2026-03-16"),  # young but converted: matured success
+    ("d5", "conversion", 40, "2026-03-16"),  # young, converted early: still pending
     ("d7", "open", 0, "2026-03-15"),
     ("e1", "open", 0, "2026-03-01"),
     ("e1", "click", 0, "2026-03-01"),
@@ -208,7 +208,7 @@ def test_arm_stats(engine: sa.Engine, world: dict[str, int], built: DbtResult) -
     cols = ("sends", "matured", "pending", "opens", "clicks", "conversions", "revenue", "reward_sum")
     expected = {
         "A": (4, 2, 2, 2, 1, 1, 100, 1, 2, 2),
-        "B": (3, 2, 1, 0, 0, 2, 290, 2, 3, 1),
+        "B": (3, 1, 2, 0, 0, 2, 290, 1, 2, 1),  # d5 converted early but is pending
         "C": (0, 0, 0, 0, 0, 0, 0, 0, 1, 1),
         "D": (3, 2, 1, 2, 3, 1, 60, 1.75, 2.75, 1.25),
     }
@@ -242,7 +242,7 @@ def test_segment_arm_stats(engine: sa.Engine, world: dict[str, int], built: DbtR
         (c, "senior_high", a): (1, 1, 0, 1.0, 2.0),  # d2: conversion after the window
         (c, "middle_mid", a): (1, 0, 1, 1.0, 1.0),  # d4: c1's snapshot of 03-10
         (c, "middle_high", b): (1, 1, 0, 2.0, 1.0),  # d3
-        (c, "senior_high", b): (1, 1, 0, 2.0, 1.0),  # d5: recorded segment
+        (c, "senior_high", b): (1, 0, 1, 1.0, 1.0),  # d5: recorded segment, still pending
         (c, "unknown", b): (1, 0, 1, 1.0, 1.0),  # d6: no snapshot at all
         (e, "young_low", d): (1, 1, 0, 1.75, 1.25),  # e1: open + click, dwell too late
         (e, "senior_high", d): (1, 1, 0, 2.0, 1.0),  # e2: capped at 1
@@ -286,7 +286,7 @@ def test_customer_segments_match_domain_rule(engine: sa.Engine, built: DbtResult
 
 def test_training_examples(engine: sa.Engine, world: dict[str, int], built: DbtResult) -> None:
     rows = {r["decision_id"]: r for r in _rows(engine, "select * from analytics.training_examples")}
-    assert set(rows) == {"d1", "d2", "d3", "d5", "e1", "e2"}  # matured only
+    assert set(rows) == {"d1", "d2", "d3", "e1", "e2"}  # matured only
     d1 = rows["d1"]
     assert (d1["segment"], d1["age"], float(d1["income"]), d1["snapshot_date"]) == (
         "young_low",
@@ -303,7 +303,7 @@ def test_training_examples(engine: sa.Engine, world: dict[str, int], built: DbtR
     assert (d1["reward"], d1["converted"], d1["revenue"], d1["propensity"]) == (1, True, 100, 0.5)
     assert (rows["d2"]["reward"], rows["d2"]["converted"]) == (0, False)
     assert rows["d3"]["treatment_group"] == "control" and rows["d3"]["revenue"] == 250
-    assert rows["d5"]["segment"] == "senior_high"
+    assert rows["d2"]["segment"] == "senior_high"
     assert rows["e1"]["reward"] == pytest.approx(0.75)
     assert rows["e2"]["reward"] == 1 and rows["e2"]["revenue"] == 60
 
@@ -344,7 +344,7 @@ def test_campaign_daily_kpis(engine: sa.Engine, world: dict[str, int], built: Db
     assert day15["abs_lift_ci_low"] == pytest.approx(1 / 3 - Z * math.sqrt((1 / 3) * (2 / 3) / 3))
     assert day15["rel_lift"] is None and day15["rel_lift_ci_low"] is None  # control rate 0
     assert day15["exploration_rate"] == pytest.approx(2 / 3)
-    assert day15["pending"] == 3
+    assert day15["pending"] == 4
     assert float(day15["cost"]) == pytest.approx(5.0)
     assert float(day15["roi"]) == pytest.approx(7.0)
 

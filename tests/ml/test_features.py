@@ -99,3 +99,7 @@ def test_score_matrix_matches_row_predictions_for_any_chunk_size(examples, arms)
     wrapped = ResponseModel(result.model, result.spec)
     np.testing.assert_array_equal(wrapped.score_matrix(customers, arms), score_matrix(
         result.model, result.spec, customers, arms))
+    as_dicts = arms.drop(columns=["arm_id", "campaign_id"]).to_dict("records")
+    np.testing.assert_array_equal(
+        wrapped.score_matrix(customers, as_dicts), wrapped.score_matrix(customers, arms)
+    )

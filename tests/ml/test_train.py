@@ -23,7 +23,8 @@ def test_time_split_by_fraction(examples):
     split = split_by_time(examples, TrainConfig(validation_days=None, validation_fraction=0.25))
     share = len(split.valid) / len(examples)
     assert 0.2 < share < 0.32  # whole days: the share is approximate
-    assert pd.to_datetime(split.train["decision_date"]).max() < pd.to_datetime(split.valid["decision_date"]).min()
+    last_train = pd.to_datetime(split.train["decision_date"]).max()
+    assert last_train < pd.to_datetime(split.valid["decision_date"]).min()
 
 
 def test_time_split_needs_two_dates(examples):

@@ -1,7 +1,8 @@
 -- Each decision with the events attributed to it: those of its decision_id whose UTC day falls
 -- in [decision_date, decision_date + attribution_window_days]. A decision is 'matured' once its
--- window has closed (window_end_date <= as_of_date) or it converted; otherwise it is 'pending'
--- and its reward is null (unknown yet, not a failure). Import CTEs read twice are inlined
+-- window has closed (window_end_date <= as_of_date); otherwise it is 'pending' and its reward is
+-- null (unknown yet, not a failure). An early conversion does not mature a send: counting young
+-- successes but not young failures would inflate the rates of recently sent arms. Import CTEs read twice are inlined
 -- (not materialized) so the planner sees real row estimates.
 with decisions as not materialized (
     select
@@ -127,11 +128,11 @@ select
     n_conversions,
     revenue,
     case
-        when window_end_date <= {{ as_of_date() }} or converted then 'matured'
+        when window_end_date <= {{ as_of_date() }} then 'matured'
         else 'pending'
     end as status,
     case
-        when window_end_date > {{ as_of_date() }} and not converted then null
+        when window_end_date > {{ as_of_date() }} then null
         when reward_kind = 'conversion' then cast(converted as integer)
         else cast(least(1, engagement_score) as double precision)
     end as reward
