@@ -86,7 +86,7 @@ def run_dag(dag_id: str, logical_date: date) -> DagRunResult:
     failed = [
         f"{t}[{m}]" if m >= 0 else t
         for t, m, s in tasks
-        if s in ("failed", "upstream_failed", "up_for_retry")
+        if s in ("failed", "up_for_retry")
     ]
     if code != 0 or state != "success" or failed:
         reason = _first_error(log_path.read_text(errors="replace"))

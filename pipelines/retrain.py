@@ -153,9 +153,14 @@ def mlflow_ui_command(settings: Settings | None = None) -> str:
     uri = tracking_uri(settings)
     if uri.startswith(("http://", "https://")):
         return f"open {uri} (an MLflow server already serves the UI)"
+    note = ""
+    if uri.startswith("postgresql") and make_url(uri).password:
+        # Never print a password: psycopg reads it from PGPASSWORD when the URL has none.
+        uri = make_url(uri).set(password=None).render_as_string(hide_password=False)
+        note = "PGPASSWORD=... "
     return (
-        f"mlflow ui --backend-store-uri '{uri}' --default-artifact-root '{artifact_root(settings)}' "
-        "--host 127.0.0.1 --port 5000"
+        f"{note}mlflow ui --backend-store-uri '{uri}' --default-artifact-root '{artifact_root(settings)}' "
+        "--host 127.0.0.1 --port 5000 --workers 1"
     )
 
 

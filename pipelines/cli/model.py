@@ -16,7 +16,7 @@ from pipelines.errors import NotFound, ServiceUnavailable, UserError
 
 UI_HELP = (
     "Browse runs, charts and versions in the MLflow UI (then open http://127.0.0.1:5000):\n\n"
-    "    mlflow ui --backend-store-uri \"$MLFLOW_TRACKING_URI\" --port 5000\n\n"
+    "    mlflow ui --backend-store-uri \"$MLFLOW_TRACKING_URI\" --port 5000 --workers 1\n\n"
     "MLFLOW_TRACKING_URI defaults to the database 'mlflow' on the project's PostgreSQL "
     "(postgresql+psycopg://USER@HOST:5432/mlflow); artifacts live under "
     "~/.campaignopt/mlartifacts. `campaignopt model ui` prints the exact command."

@@ -45,6 +45,7 @@ def test_tracking_uri_defaults_to_an_mlflow_database_beside_the_project_database
                         campaignopt_home=tmp_path, mlflow_tracking_uri=None)
     assert tracking_uri(settings) == "postgresql+psycopg://app:secret@db.internal:5432/mlflow"
     assert "mlflow ui --backend-store-uri" in mlflow_ui_command(settings)
+    assert "secret" not in mlflow_ui_command(settings)  # PGPASSWORD=... instead
     assert str(tmp_path / "mlartifacts") in mlflow_ui_command(settings)
     override = Settings(database_url="postgresql://x@y/z", mlflow_tracking_uri="http://127.0.0.1:5000")
     assert tracking_uri(override) == "http://127.0.0.1:5000"
