@@ -198,7 +198,9 @@ def section(
         f"Command: `.venv/bin/python benchmarks/bench_decision_quality.py --seeds {args.seeds} "
         f"--days {args.days} --sends-per-day {args.sends_per_day} --workers {args.workers} --write`  ",
         f"Machine: {machine()}  ",
-        f"Date: {today}; wall time {seconds / 60:.1f} min.",
+        f"Date: {today}; wall time {seconds / 60:.1f} min.  ",
+        "Curves (cumulative regret, daily conversion rate) and raw figures: "
+        "`benchmarks/results/decision_quality_<scenario>.png` / `.json`.",
         "",
         f"Setup: {args.days} simulated days x {args.sends_per_day:,} sends/day, 48 arms (4 offers x 4 "
         "channels x 3 times of day), 9 segments (age band x income band), consent per channel, feedback "

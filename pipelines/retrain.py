@@ -156,7 +156,7 @@ def mlflow_ui_command(settings: Settings | None = None) -> str:
     note = ""
     if uri.startswith("postgresql") and make_url(uri).password:
         # Never print a password: psycopg reads it from PGPASSWORD when the URL has none.
-        uri = make_url(uri).set(password=None).render_as_string(hide_password=False)
+        uri = make_url(uri)._replace(password=None).render_as_string(hide_password=False)
         note = "PGPASSWORD=... "
     return (
         f"{note}mlflow ui --backend-store-uri '{uri}' --default-artifact-root '{artifact_root(settings)}' "

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.simulator.loop import RunResult
+from pipelines.simulator.runners import BASELINES, CEILINGS
 
 
 @dataclass(frozen=True)
@@ -188,15 +189,13 @@ def plot_report(report: SimulationReport, path: str | Path) -> Path:
     path = Path(path)
     fig, (ax_regret, ax_rate) = plt.subplots(1, 2, figsize=(13, 5))
     days = np.arange(report.days)  # 0-based, as in the loop and days-to-converge
-    for label in report.daily_rate:
-        style = (
-            {"linestyle": "--", "linewidth": 1.2}
-            if label in ("uniform", "static_ab", "best_arm", "oracle")
-            else {}
-        )
+    colours = plt.get_cmap("tab20").colors  # enough distinct colours for every policy
+    for i, label in enumerate(report.daily_rate):
+        dashes = "--" if label in BASELINES else ":" if label in CEILINGS else "-"
+        style = {"linestyle": dashes, "color": colours[i % len(colours)], "label": label}
         if label != "oracle":
-            ax_regret.plot(days, report.cumulative_regret[label], label=label, **style)
-        ax_rate.plot(days, np.asarray(report.daily_rate[label]) * 100.0, label=label, **style)
+            ax_regret.plot(days, report.cumulative_regret[label], **style)
+        ax_rate.plot(days, np.asarray(report.daily_rate[label]) * 100.0, **style)
     ax_regret.set(title="Cumulative regret vs oracle", xlabel="day", ylabel="expected conversions")
     ax_rate.set(title="Daily conversion rate (expected)", xlabel="day", ylabel="% of sends")
     ax_rate.legend(fontsize=8, ncol=2)

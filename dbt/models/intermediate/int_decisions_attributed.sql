@@ -15,7 +15,8 @@ with decisions as not materialized (
         source,
         explored,
         propensity,
-        policy
+        policy,
+        model_version
     from {{ ref('stg_ops__decisions') }}
 ),
 
@@ -85,6 +86,7 @@ flagged as (
         d.explored,
         d.propensity,
         d.policy,
+        d.model_version,
         c.reward_kind,
         c.attribution_window_days,
         d.decision_date + c.attribution_window_days as window_end_date,
@@ -117,6 +119,7 @@ select
     explored,
     propensity,
     policy,
+    model_version,
     reward_kind,
     attribution_window_days,
     window_end_date,

@@ -26,6 +26,7 @@ select
     s.segment,
     a.propensity,
     a.policy,
+    a.model_version,
     a.explored,
     a.treatment_group,
     a.source,
