@@ -5,6 +5,9 @@ PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 
+# XGBoost's OpenMP threads spin while waiting; on a shared 2-core machine that costs ~10x.
+export OMP_WAIT_POLICY ?= PASSIVE
+
 .PHONY: install demo test test-fast lint bench clean
 
 $(STAMP): requirements.txt pyproject.toml

@@ -6,6 +6,7 @@ import io
 import logging
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -38,6 +39,7 @@ def database_url(settings: Settings | None = None) -> str:
 def _embedded_url(pgdata: str) -> str:
     import pgserver  # heavy: only when the embedded server is used
 
+    Path(pgdata).parent.mkdir(parents=True, exist_ok=True)
     try:
         # cleanup_mode=None leaves the server running for the next command to reuse.
         server = pgserver.get_server(pgdata, cleanup_mode=None)

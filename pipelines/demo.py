@@ -97,14 +97,22 @@ def write_interaction_files(engine: sa.Engine, inbox: Path, day: date, lag_days:
     for campaign_id, sends in lists.groupby("campaign_id"):
         # The list of logical date D goes out on D+1 (the run for D happens after D ends).
         events = interactions_for_send_list(
-            sends, customers, arms, day + timedelta(days=1), seed=day.toordinal() * 1000 + int(campaign_id),
-            lag_days=lag_days, world_seed=WORLD_SEED,
+            sends,
+            customers,
+            arms,
+            day + timedelta(days=1),
+            seed=day.toordinal() * 1000 + int(campaign_id),
+            lag_days=lag_days,
+            world_seed=WORLD_SEED,
         )
         for event_day, part in events.groupby(events["occurred_at"].dt.date):
             folder = inbox / event_day.isoformat()
             folder.mkdir(parents=True, exist_ok=True)
-            part.to_csv(folder / f"interactions_c{campaign_id}_{day.isoformat()}.csv", index=False,
-                        date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+            part.to_csv(
+                folder / f"interactions_c{campaign_id}_{day.isoformat()}.csv",
+                index=False,
+                date_format="%Y-%m-%dT%H:%M:%S.%fZ",
+            )
         total += len(events)
     return total
 
@@ -147,12 +155,18 @@ def _day_info(engine: sa.Engine, day: date) -> dict:
     with engine.connect() as conn:
         row = conn.execute(
             sa.text(
-                """select count(*) as lists, coalesce(sum(n_rows), 0) as rows, max(model_version) as model_version
+                """select count(*) as lists, coalesce(sum(n_rows), 0) as rows,
+                          max(model_version) as model_version
                    from ops.send_lists where list_date = :d and status = 'published'"""
             ),
             {"d": day},
         ).one()
-    return {"date": day.isoformat(), "lists": row.lists, "rows": int(row.rows), "model_version": row.model_version}
+    return {
+        "date": day.isoformat(),
+        "lists": row.lists,
+        "rows": int(row.rows),
+        "model_version": row.model_version,
+    }
 
 
 def _champion_info() -> dict | None:

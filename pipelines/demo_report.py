@@ -18,7 +18,8 @@ def print_demo_report(summary, config) -> None:
             dict(r)
             for r in conn.execute(
                 sa.text(
-                    """select c.name as campaign, s.list_date, s.n_rows, s.n_control, s.model_version, s.csv_path
+                    """select c.name as campaign, s.list_date, s.n_rows, s.n_control, s.model_version,
+                              s.csv_path
                        from ops.send_lists s join ops.campaigns c using (campaign_id)
                        where s.list_date = :d and s.status = 'published' order by c.name"""
                 ),
@@ -26,21 +27,36 @@ def print_demo_report(summary, config) -> None:
             ).mappings()
         ]
         kpis = campaign_kpis(conn, last_day)
-        by_model = [
-            dict(r)
-            for r in conn.execute(
-                sa.text(
-                    """select coalesce(model_version, 'none') as model_version, count(*) as matured_sends,
+        by_model = (
+            [
+                dict(r)
+                for r in conn.execute(
+                    sa.text(
+                        """select coalesce(model_version, 'none') as model_version, count(*) as matured_sends,
                               round(avg(converted::int)::numeric, 4) as conversion_rate
                        from analytics.training_examples where treatment_group = 'treatment'
                        group by 1 order by 1"""
-                )
-            ).mappings()
-        ] if _has_model_column(conn) else []
+                    )
+                ).mappings()
+            ]
+            if _has_model_column(conn)
+            else []
+        )
     console.rule("campaignopt demo")
     print_table(lists, title=f"latest published send lists ({last_day})")
-    cols = ["campaign", "treatment_sends", "treatment_rate", "control_sends", "control_rate", "lift",
-            "lift_ci_low", "lift_ci_high", "exploration_rate", "estimated_regret", "roi"]
+    cols = [
+        "campaign",
+        "treatment_sends",
+        "treatment_rate",
+        "control_sends",
+        "control_rate",
+        "lift",
+        "lift_ci_low",
+        "lift_ci_high",
+        "exploration_rate",
+        "estimated_regret",
+        "roi",
+    ]
     print_table(kpis, title="KPIs so far (matured and attributed sends)", columns=cols)
     if summary.retrain:
         console.print(f"model: {summary.retrain}")

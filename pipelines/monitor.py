@@ -105,7 +105,8 @@ def drift_alerts(conn: sa.Connection, day: date) -> list[dict]:
                     "campaign_id": int(campaign_id),
                     "kind": "conversion_drift",
                     "severity": "warning",
-                    "message": f"conversion rate of arms {drifted} changed in the last {DRIFT_WINDOW_DAYS} days",
+                    "message": f"conversion rate of arms {drifted} changed in the last "
+                    f"{DRIFT_WINDOW_DAYS} days",
                     "details": {"arms": drifted},
                 }
             )

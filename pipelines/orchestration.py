@@ -83,11 +83,7 @@ def run_dag(dag_id: str, logical_date: date) -> DagRunResult:
         last_run = _last_run_id(metadata)
         code = _airflow("dags", "test", dag_id, logical_date.isoformat(), env=env, log=log)
     state, tasks = _run_outcome(metadata, dag_id, last_run)
-    failed = [
-        f"{t}[{m}]" if m >= 0 else t
-        for t, m, s in tasks
-        if s in ("failed", "up_for_retry")
-    ]
+    failed = [f"{t}[{m}]" if m >= 0 else t for t, m, s in tasks if s in ("failed", "up_for_retry")]
     if code != 0 or state != "success" or failed:
         reason = _first_error(log_path.read_text(errors="replace"))
         where = ", ".join(failed) or "no task (see the log)"

@@ -32,10 +32,6 @@ EVENT_COLUMNS = (
     "occurred_at",
 )
 
-# Control customers get no campaign, but some would have bought anyway: this share of
-# the campaign's probability (what the holdout lift is measured against).
-ORGANIC_SHARE = 0.3
-
 # Funnel of customers who do not convert: P(open | sent), P(click | opened).
 OPEN_RATE = {"email": 0.22, "sms": 0.60, "app_push": 0.35, "online_banking_alert": 0.45, "branch": 0.80}
 CLICK_RATE = {"email": 0.12, "sms": 0.08, "app_push": 0.15, "online_banking_alert": 0.10, "branch": 0.30}
@@ -69,8 +65,9 @@ def interactions_for_send_list(
     ----------
     send_list_df : DataFrame
         One row per decision: ``decision_id``, ``customer_id``, ``campaign_id``,
-        ``arm_id``; optional ``treatment_group`` (``"control"`` rows receive nothing and
-        only convert organically, at :data:`ORGANIC_SHARE` of the campaign's rate).
+        ``arm_id``. The holdout group (``treatment_group == "control"``) is sent the
+        campaign's static default arm, which is the logged ``arm_id``: it responds like
+        anyone sent that arm, so the holdout lift measures what optimization adds.
     customers_df : DataFrame
         ``customer_id`` and the columns of :data:`pipelines.domain.CUSTOMER_COLUMNS`
         (``age``, ``income``, ``loyalty_points`` and ``digital_engagement`` are used).
@@ -113,16 +110,11 @@ def interactions_for_send_list(
     p_convert = truth.pair_probabilities(
         response_features(customers), level, by_channel, arm_row, day=send_day.toordinal()
     )
-    control = (
-        sends["treatment_group"].astype(str).eq("control").to_numpy()
-        if "treatment_group" in sends.columns
-        else np.zeros(n, dtype=bool)
-    )
     rng = np.random.default_rng([seed, send_day.toordinal()])
     draws = rng.random((n, 5))
-    converted = draws[:, 0] < np.where(control, ORGANIC_SHARE * p_convert, p_convert)
+    converted = draws[:, 0] < p_convert
     channel = [p.get("channel") for p in params]  # per arm, then per row by arm_row
-    opened = ~control & (converted | (draws[:, 1] < _per_arm(OPEN_RATE, channel, 0.3)[arm_row]))
+    opened = converted | (draws[:, 1] < _per_arm(OPEN_RATE, channel, 0.3)[arm_row])
     clicked = opened & (converted | (draws[:, 2] < _per_arm(CLICK_RATE, channel, 0.1)[arm_row]))
     viewed = clicked & (converted | (draws[:, 3] < VIEW_RATE))
 
@@ -134,14 +126,14 @@ def interactions_for_send_list(
     dwell = np.round(rng.lognormal(np.where(converted, 4.5, 3.5), 0.6), 1)
     horizon = (lag_days + 1) * 86_400.0 - 1.0
     delay = rng.uniform(0.0, max(lag_days, 0) * 86_400.0 + 1.0, n) + rng.exponential(1800.0, n)
-    converted_at = np.minimum(np.where(control, sent_at, viewed_at + dwell) + delay, horizon)
+    converted_at = np.minimum(viewed_at + dwell + delay, horizon)
     base_value = np.array(
         [CONVERSION_VALUE.get(p.get("offer_type", ""), DEFAULT_CONVERSION_VALUE) for p in params]
     )
     conversion_value = np.round(base_value[arm_row] * rng.lognormal(0.0, 0.3, n), 2)
 
     pieces = [
-        ("impression", ~control, sent_at, np.zeros(n)),
+        ("impression", np.ones(n, dtype=bool), sent_at, np.zeros(n)),
         ("open", opened, opened_at, np.zeros(n)),
         ("click", clicked, clicked_at, np.zeros(n)),
         ("view", viewed, viewed_at, np.zeros(n)),

@@ -27,7 +27,13 @@ def test_every_dag_imports_without_errors(dagbag) -> None:
 def test_daily_dag_shape(dagbag) -> None:
     dag = dagbag.dags["daily_campaign_optimization"]
     assert set(dag.task_ids) == {
-        "ingest", "validate_batch", "dbt_build", "active_campaigns", "decide", "publish", "monitor",
+        "ingest",
+        "validate_batch",
+        "dbt_build",
+        "active_campaigns",
+        "decide",
+        "publish",
+        "monitor",
     }
     order = ["ingest", "validate_batch", "dbt_build", "active_campaigns", "decide", "publish", "monitor"]
     for upstream, downstream in zip(order, order[1:], strict=False):
@@ -55,7 +61,9 @@ def test_a_day_runs_through_airflow_and_a_bad_inbox_fails_naming_the_task(clean_
     result = run_dag("daily_campaign_optimization", DAY)
     assert result.state == "success"
     with clean_engine.connect() as conn:
-        lists = conn.execute(sa.text("select status, n_rows from ops.send_lists where list_date = :d"), {"d": DAY})
+        lists = conn.execute(
+            sa.text("select status, n_rows from ops.send_lists where list_date = :d"), {"d": DAY}
+        )
         assert [(s, n > 0) for s, n in lists] == [("published", True)]
 
     bad_day = date(2026, 11, 3)

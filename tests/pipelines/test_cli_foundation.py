@@ -61,5 +61,7 @@ def test_a_bad_campaign_file_is_one_line_and_changes_nothing(clean_engine: sa.En
 def test_an_unreachable_database_is_one_clear_line() -> None:
     result = run("campaign", "list", env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
     assert result.returncode == 3
-    assert result.stderr.startswith("error: cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert result.stderr.startswith(
+        "error: cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/none"
+    )
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

@@ -72,7 +72,9 @@ def test_published_lists_respect_audience_consent_and_holdout(world: sa.Engine) 
     assert ((frame["propensity"] > 0) & (frame["propensity"] <= 1)).all()
     control = frame["treatment_group"] == "control"
     assert abs(control.mean() - campaign.spec.holdout_share) < 0.04
-    assert (frame.loc[control, "arm_id"] == campaign.control_arm_id).mean() > 0.8  # default arm, where allowed
+    assert (
+        frame.loc[control, "arm_id"] == campaign.control_arm_id
+    ).mean() > 0.8  # default arm, where allowed
     assert (frame.loc[control, "propensity"] == 1.0).all()
     with world.connect() as conn:
         no_consent = conn.execute(
@@ -129,7 +131,8 @@ def test_a_failing_suite_publishes_nothing(world: sa.Engine) -> None:
         conn.execute(
             sa.text(
                 """update ops.decisions set arm_id = :foreign where decision_id = (
-                       select min(decision_id) from ops.decisions where campaign_id = :c and decision_date = :d)"""
+                       select min(decision_id) from ops.decisions
+                       where campaign_id = :c and decision_date = :d)"""
             ),
             {"foreign": other.arm_ids[0], "c": campaign.campaign_id, "d": day},
         )
