@@ -8,12 +8,22 @@ and arm, and the arm with the highest value is chosen.
 * :class:`ThompsonBlend` (default weight 0.7): the bandit value is the posterior
   sample, so the choice stays random; propensities by Monte Carlo per customer
   (``blend_draws`` samples, see :mod:`bandits.thompson`).
-* :class:`UCBBlend` (default weight 0.6): the bandit value is the UCB index capped at
-  1. The index is an optimistic bound on a reward rate, which cannot exceed 1, so
-  the cap loses nothing but keeps both terms on the probability scale the model
-  speaks (a min-max rescaling per customer would not: it would make a 0.1-point gap
-  between arms look as large as a 50-point one). Untried arms (infinite index) all
-  get 1 and the model ranks them. Deterministic but for ties: exact propensities.
+* :class:`UCBBlend` (default weight 0.6): the bandit value is the UCB index (KL-UCB by
+  default, see :mod:`bandits.ucb`) capped at 1. The KL index is already a rate in
+  [0, 1]; the cap matters for UCB1 and for untried arms (infinite index), which all
+  get 1 and are ranked by the model. Both terms stay on the probability scale the
+  model speaks (a min-max rescaling per customer would not: it would make a 0.1-point
+  gap between arms look as large as a 50-point one). In a batch of more than one
+  customer (``allocation="fill"``) the bandit value is the index *after the batch's
+  hallucinated pulls* (the allocation of :mod:`bandits.ucb`, computed without the
+  model): the arms the batch would explore all sit at about the common water level
+  (to within one pull), so among them the model decides per customer, and an arm
+  below the level needs a model advantage of ``weight / (1 - weight)`` times its gap
+  to be chosen. Without that every customer of a segment would see the same dominant
+  index and the whole batch would go to one arm. With one customer it is the current
+  index. The choice is the argmax of the value per customer, deterministic but for
+  ties: exact propensities (``1 / #tied-best``). With ``weight=1`` the model is
+  ignored and the batch is allocated exactly as :class:`~bandits.ucb.UCB` does.
 
 Without ``model_proba`` both behave exactly as the bandit alone.
 

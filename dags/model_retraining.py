@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
@@ -37,9 +38,15 @@ WEEKLY = CronTriggerTimetable("0 4 * * 1", timezone="UTC")
     max_active_runs=1,
     tags=["campaignopt", "ml", "retraining"],
     doc_md=DOC,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=10), "owner": "ml-engineering"},
+    default_args={
+        # `campaignopt retrain` runs by hand with retries off, so a failure reports at once.
+        "retries": int(os.environ.get("CAMPAIGNOPT_TASK_RETRIES", "1")),
+        "retry_delay": timedelta(minutes=10),
+        "owner": "ml-engineering",
+    },
     params={
         "min_examples": Param(1000, type="integer", minimum=2, description="Skip below this many examples."),
+        "min_days": Param(3, type="integer", minimum=2, description="Skip below this many decision dates."),
         "validation_days": Param(7, type="integer", minimum=1, description="Newest days held out."),
         "auto_promote": Param(True, type="boolean", description="Promote when the gate passes."),
         "min_log_loss_gain": Param(0.0, type="number", description="Required log-loss gain over champion."),

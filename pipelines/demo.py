@@ -37,7 +37,7 @@ class DemoConfig:
     start: date = date(2026, 11, 2)
     days: int = 6
     customers: int = 5_000
-    lag_days: int = 2
+    lag_days: int = 1
     seed: int = 42
     retrain_after: int | None = 4  # retrain after this many days (None: never)
     campaigns_dir: Path = REPO / "campaigns"
@@ -145,7 +145,9 @@ def run_demo(config: DemoConfig, progress: Callable[[str], None] = print) -> Dem
             f"(model {day_info['model_version'] or 'none'}); {events} simulated events for the next days"
         )
         if config.retrain_after and i + 1 == config.retrain_after:
-            run_dag("model_retraining", day)
+            # A short demo has few matured days: let the retraining start from two dates and
+            # validate on the newest one (production keeps the DAG's stricter defaults).
+            run_dag("model_retraining", day, conf={"min_days": 2, "validation_days": 1, "min_examples": 500})
             summary.retrain = _champion_info()
             progress(f"{day}: retraining -> {summary.retrain}")
     return summary

@@ -8,6 +8,7 @@ it only starts it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -70,8 +71,9 @@ def _airflow(*args: str, env: dict[str, str], log) -> int:
     return subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
 
 
-def run_dag(dag_id: str, logical_date: date) -> DagRunResult:
-    """Run ``dag_id`` for ``logical_date``; raise DagRunFailed naming the failed tasks."""
+def run_dag(dag_id: str, logical_date: date, conf: dict | None = None) -> DagRunResult:
+    """Run ``dag_id`` for ``logical_date`` (``conf`` overrides the DAG's params); raise
+    DagRunFailed naming the failed tasks."""
     env = airflow_env()
     home = Path(env["AIRFLOW_HOME"])
     log_path = home / "runs" / f"{dag_id}_{logical_date.isoformat()}.log"
@@ -81,7 +83,8 @@ def run_dag(dag_id: str, logical_date: date) -> DagRunResult:
         if not metadata.exists() and _airflow("db", "migrate", env=env, log=log) != 0:
             raise DagRunFailed(f"could not prepare Airflow's metadata database; see {log_path}")
         last_run = _last_run_id(metadata)
-        code = _airflow("dags", "test", dag_id, logical_date.isoformat(), env=env, log=log)
+        extra = ["--conf", json.dumps(conf)] if conf else []
+        code = _airflow("dags", "test", dag_id, logical_date.isoformat(), *extra, env=env, log=log)
     state, tasks = _run_outcome(metadata, dag_id, last_run)
     failed = [f"{t}[{m}]" if m >= 0 else t for t, m, s in tasks if s in ("failed", "up_for_retry")]
     if code != 0 or state != "success" or failed:

@@ -25,6 +25,49 @@ def daily(
     seconds = (datetime.now() - started).total_seconds()
     typer.echo(f"daily_campaign_optimization {result.logical_date}: {result.state} in {seconds:.0f} s")
     typer.echo(f"log: {result.log_path}")
+    _print_day_summary(result.logical_date)
+
+
+def _print_day_summary(day: date) -> None:
+    """The day's lists and the KPIs so far, as marketing ops read them."""
+    import sqlalchemy as sa
+
+    from pipelines.cli.output import print_table
+    from pipelines.db import get_engine
+    from pipelines.monitor import campaign_kpis
+
+    with get_engine().connect() as conn:
+        lists = [
+            dict(r)
+            for r in conn.execute(
+                sa.text(
+                    """select c.name as campaign, s.status, s.n_rows, s.n_control, s.model_version, s.csv_path
+                       from ops.send_lists s join ops.campaigns c using (campaign_id)
+                       where s.list_date = :d order by c.name"""
+                ),
+                {"d": day},
+            ).mappings()
+        ]
+        kpis = campaign_kpis(conn, day)
+        alerts = [
+            r[0]
+            for r in conn.execute(sa.text("select message from ops.alerts where alert_date = :d"), {"d": day})
+        ]
+    print_table(lists, title=f"send lists of {day}")
+    cols = [
+        "campaign",
+        "treatment_sends",
+        "treatment_rate",
+        "control_rate",
+        "lift",
+        "lift_ci_low",
+        "lift_ci_high",
+        "exploration_rate",
+        "roi",
+    ]
+    print_table(kpis, title="KPIs so far (matured sends)", columns=cols)
+    for message in alerts:
+        typer.echo(f"alert: {message}")
 
 
 def retrain(
