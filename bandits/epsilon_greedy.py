@@ -10,6 +10,16 @@ tied at the k-th place is admitted, so the exploit step is a known distribution
     P(arm) = (1 - epsilon) * q(arm) + epsilon / |allowed|
 
 (``q`` is 1 on the greedy arm when there are no ties).
+
+Pooling (``pooled=True``, the default): the posterior mean that ranks the arms is
+shrunk towards the other segments' evidence for the same arm with the empirical-Bayes
+prior of Thompson sampling (:mod:`bandits.thompson`, prior ``"pooled"``): each
+segment's Beta prior adds the leave-one-out evidence of the other segments, worth at
+most ``prior_strength`` pseudo-observations (estimated from the data by
+:func:`~bandits.thompson.empirical_bayes_strength` when None). Where segments do not
+differ, a small segment ranks arms by the population's evidence instead of exploiting
+the noise of its few sends; where they do differ, its own evidence takes over. With one
+segment, or ``pooled=False``, the mean is the segment's own Beta posterior mean.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bandits._arrays import TIE_TOL, sample_categorical, tie_mask, uniform_over
-from bandits._params import discount, interval, positive, positive_int
+from bandits._params import discount, flag, interval, non_negative, positive, positive_int
 from bandits.base import (
     SELECTED_BY_BANDIT,
     SELECTED_BY_BLEND,
@@ -28,6 +38,7 @@ from bandits.base import (
     ChunkedPolicy,
     Plan,
 )
+from bandits.thompson import empirical_bayes_strength, prior_from_stats
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,13 @@ class EpsilonGreedyParams:
         Beta prior of the posterior mean (keeps untried arms at a sensible value).
     gamma : float in (0, 1]
         Discount applied to the counts before each update.
+    pooled : bool
+        Rank arms by posterior means shrunk towards the other segments' evidence
+        (empirical Bayes, see the module docstring); False: each segment's own
+        evidence only. No effect with one segment.
+    prior_strength : float >= 0, inf, or None
+        Cap on the pseudo-observations the pooled prior borrows from other segments;
+        None estimates it from the data, inf borrows everything.
     """
 
     epsilon: float = 0.1
@@ -51,6 +69,8 @@ class EpsilonGreedyParams:
     prior_alpha: float = 1.0
     prior_beta: float = 1.0
     gamma: float = 1.0
+    pooled: bool = True
+    prior_strength: float | None = None
 
     def __post_init__(self) -> None:
         interval("epsilon", self.epsilon, 0.0, 1.0)
@@ -58,6 +78,57 @@ class EpsilonGreedyParams:
         positive("prior_alpha", self.prior_alpha)
         positive("prior_beta", self.prior_beta)
         discount("gamma", self.gamma)
+        flag("pooled", self.pooled)
+        if self.prior_strength is not None:
+            non_negative("prior_strength", self.prior_strength, allow_inf=True)
+
+
+def pooled_posterior(
+    pulls: np.ndarray,
+    rewards: np.ndarray,
+    prior_alpha: float,
+    prior_beta: float,
+    *,
+    pooled: bool = True,
+    strength: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Beta posterior per (segment, arm) under the pooled empirical-Bayes prior.
+
+    Thompson sampling's ``"pooled"`` prior: ``Beta(prior_alpha, prior_beta)`` plus
+    the other segments' evidence for the same arm (leave-one-out, so a segment's own
+    evidence does not count twice), scaled down to at most ``strength``
+    pseudo-observations by :func:`~bandits.thompson.prior_from_stats`.
+
+    Parameters
+    ----------
+    pulls, rewards : arrays of shape (n_segments, n_arms)
+    prior_alpha, prior_beta : float > 0
+    pooled : bool
+        False (or a single segment): the flat prior, no borrowing.
+    strength : float >= 0, inf, or None
+        None: :func:`~bandits.thompson.empirical_bayes_strength` of the data.
+
+    Returns
+    -------
+    alpha, beta : float64 arrays of shape (n_segments, n_arms)
+        Posterior parameters; ``alpha + beta - prior_alpha - prior_beta`` is the
+        segment's effective number of observations (own plus borrowed).
+    strength : float
+        The strength used (NaN without pooling).
+    """
+    pulls = np.asarray(pulls, dtype=np.float64)
+    rewards = np.asarray(rewards, dtype=np.float64)
+    used = float("nan")
+    prior_a = np.full(pulls.shape, float(prior_alpha))
+    prior_b = np.full(pulls.shape, float(prior_beta))
+    if pooled and pulls.shape[0] > 1:
+        used = empirical_bayes_strength(pulls, rewards) if strength is None else float(strength)
+        other_pulls = np.clip(pulls.sum(axis=0) - pulls, 0.0, None)
+        other_rewards = np.clip(rewards.sum(axis=0) - rewards, 0.0, other_pulls)
+        prior_a, prior_b = prior_from_stats(other_pulls, other_rewards, used, prior_alpha, prior_beta)
+    alpha = prior_a + rewards
+    beta = prior_b + np.clip(pulls - rewards, 0.0, None)
+    return alpha, beta, used
 
 
 class EpsilonGreedy(ChunkedPolicy):
@@ -71,7 +142,9 @@ class EpsilonGreedy(ChunkedPolicy):
     Attributes
     ----------
     mean_ : float64 array of shape (n_segments, n_arms)
-        Posterior mean reward rate.
+        Posterior mean reward rate (shrunk towards the other segments when pooled).
+    prior_strength_ : float
+        Strength the pooled prior used at the last update (NaN without pooling).
     """
 
     name = "epsilon_greedy"
@@ -90,7 +163,15 @@ class EpsilonGreedy(ChunkedPolicy):
 
     def _after_update(self) -> None:
         p = self.params
-        self.mean_ = (self.rewards_ + p.prior_alpha) / (self.pulls_ + p.prior_alpha + p.prior_beta)
+        alpha, beta, self.prior_strength_ = pooled_posterior(
+            self.pulls_,
+            self.rewards_,
+            p.prior_alpha,
+            p.prior_beta,
+            pooled=p.pooled,
+            strength=p.prior_strength,
+        )
+        self.mean_ = alpha / (alpha + beta)
 
     def _rng_for_probabilities(self, rng: np.random.Generator | None) -> np.random.Generator:
         return np.random.default_rng(0) if rng is None else rng  # exact: rng unused

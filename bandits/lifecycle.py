@@ -1,18 +1,26 @@
 """Campaign lifecycle: initialization -> learning -> optimization, per segment.
 
-The phase of a segment follows from its statistics alone (so a rerun from the same
-statistics decides the same way; a discount can move a segment back):
+The phase of a segment follows from the statistics alone (so a rerun from the same
+statistics decides the same way; a discount can move a segment back). With
+``pooled=True`` (the default) the tests read the segment's *pooled* posterior: its
+own evidence plus what the empirical-Bayes prior borrows from the other segments
+(:func:`bandits.epsilon_greedy.pooled_posterior`, Thompson sampling's ``"pooled"``
+prior). Its effective pulls are own pulls plus borrowed pseudo-observations, so
+where segments do not differ a small segment inherits the population's progress
+instead of exploring uniformly on its own; where they do differ, the borrowing is
+capped and the segment needs its own data. With ``pooled=False`` (or one segment)
+only the segment's own pulls count.
 
-* ``initialization`` while the segment has fewer than ``learning_min_pulls`` pulls
-  per arm on average. More exploration and conservative: with probability
-  ``init_uniform`` a uniformly random allowed arm, otherwise the wrapped policy
-  *without* the model's scores (the model has not yet been checked against this
-  campaign's feedback). Propensity: the mixture of both.
-* ``optimization`` once the segment has at least ``optimization_min_pulls`` pulls
-  per arm on average *and* the mean posterior standard deviation over its arms is
-  at most ``optimization_max_std``: exploit with the model and minimal
-  exploration -- contextual epsilon-greedy with ``optimization_epsilon`` and
-  ``top_k`` (:mod:`bandits.epsilon_greedy`).
+* ``initialization`` while the segment has fewer than ``learning_min_pulls``
+  effective pulls per arm on average. More exploration and conservative: with
+  probability ``init_uniform`` a uniformly random allowed arm, otherwise the
+  wrapped policy *without* the model's scores (the model has not yet been checked
+  against this campaign's feedback). Propensity: the mixture of both.
+* ``optimization`` once the segment has at least ``optimization_min_pulls``
+  effective pulls per arm on average *and* the mean posterior standard deviation
+  over its arms is at most ``optimization_max_std``: exploit with the model and
+  minimal exploration -- contextual epsilon-greedy with ``optimization_epsilon``
+  and ``top_k`` (:mod:`bandits.epsilon_greedy`, pooled like the phase tests).
 * ``learning`` in between: the wrapped policy, with the model's scores.
 
 The phase is recorded on every decision.
@@ -26,7 +34,7 @@ import numpy as np
 
 from bandits._arrays import beta_std
 from bandits._composite import CompositePolicy, mixture_plan, partition_plan
-from bandits._params import interval, non_negative, positive, positive_int
+from bandits._params import flag, interval, non_negative, positive, positive_int
 from bandits.base import (
     PHASE_INITIALIZATION,
     PHASE_LEARNING,
@@ -35,7 +43,7 @@ from bandits.base import (
     ChunkedPolicy,
     Plan,
 )
-from bandits.epsilon_greedy import EpsilonGreedy, EpsilonGreedyParams
+from bandits.epsilon_greedy import EpsilonGreedy, EpsilonGreedyParams, pooled_posterior
 from bandits.uniform import UniformRandom
 
 PHASES = (PHASE_INITIALIZATION, PHASE_LEARNING, PHASE_OPTIMIZATION)
@@ -50,9 +58,9 @@ class LifecycleParams:
     init_uniform : float in [0, 1]
         Share of uniformly random decisions during initialization.
     learning_min_pulls : float >= 0
-        Average pulls per arm in a segment that end initialization.
+        Average effective pulls per arm in a segment that end initialization.
     optimization_min_pulls : float >= learning_min_pulls
-        Average pulls per arm needed for optimization.
+        Average effective pulls per arm needed for optimization.
     optimization_max_std : float in (0, 0.5]
         Mean posterior standard deviation (over arms) needed for optimization.
     optimization_epsilon : float in [0, 1]
@@ -61,6 +69,12 @@ class LifecycleParams:
         Arms by posterior mean the model chooses among during optimization.
     prior_alpha, prior_beta : float > 0
         Beta prior of the posterior used for the phase test and the optimizer.
+    pooled : bool
+        Phase tests and optimizer read the pooled posterior (own plus borrowed
+        evidence, see the module docstring); False: the segment's own evidence only.
+    prior_strength : float >= 0, inf, or None
+        Cap on the pseudo-observations borrowed from other segments; None estimates
+        it from the data (empirical Bayes), inf borrows everything.
     """
 
     init_uniform: float = 0.5
@@ -71,6 +85,8 @@ class LifecycleParams:
     top_k: int = 3
     prior_alpha: float = 1.0
     prior_beta: float = 1.0
+    pooled: bool = True
+    prior_strength: float | None = None
 
     def __post_init__(self) -> None:
         interval("init_uniform", self.init_uniform, 0.0, 1.0)
@@ -86,6 +102,9 @@ class LifecycleParams:
         positive_int("top_k", self.top_k)
         positive("prior_alpha", self.prior_alpha)
         positive("prior_beta", self.prior_beta)
+        flag("pooled", self.pooled)
+        if self.prior_strength is not None:
+            non_negative("prior_strength", self.prior_strength, allow_inf=True)
 
 
 class Lifecycle(CompositePolicy):
@@ -102,6 +121,10 @@ class Lifecycle(CompositePolicy):
     ----------
     phase_ : int array of shape (n_segments,)
         Index into :data:`PHASES` of each segment's current phase.
+    effective_pulls_ : float64 array of shape (n_segments,)
+        Average effective pulls per arm of each segment (own plus borrowed).
+    posterior_std_ : float64 array of shape (n_segments,)
+        Mean posterior standard deviation over each segment's arms.
     """
 
     name = "lifecycle"
@@ -118,6 +141,8 @@ class Lifecycle(CompositePolicy):
                 top_k=p.top_k,
                 prior_alpha=p.prior_alpha,
                 prior_beta=p.prior_beta,
+                pooled=p.pooled,
+                prior_strength=p.prior_strength,
             ),
         )
         super().__init__([base, uniform, optimizer], share_stats=True)
@@ -128,10 +153,17 @@ class Lifecycle(CompositePolicy):
 
     def _after_update(self) -> None:
         p = self.params
-        per_arm = self.pulls_.sum(axis=1) / self.n_arms
-        alpha = p.prior_alpha + self.rewards_
-        beta = p.prior_beta + np.clip(self.pulls_ - self.rewards_, 0.0, None)
+        alpha, beta, _ = pooled_posterior(
+            self.pulls_,
+            self.rewards_,
+            p.prior_alpha,
+            p.prior_beta,
+            pooled=p.pooled,
+            strength=p.prior_strength,
+        )
+        per_arm = (alpha + beta - (p.prior_alpha + p.prior_beta)).mean(axis=1)
         std = beta_std(alpha, beta).mean(axis=1)
+        self.effective_pulls_, self.posterior_std_ = per_arm, std
         optimize = (per_arm >= p.optimization_min_pulls) & (std <= p.optimization_max_std)
         self.phase_ = np.where(per_arm < p.learning_min_pulls, 0, np.where(optimize, 2, 1))
 

@@ -127,16 +127,15 @@ class UCBParams:
 def bernoulli_kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """``KL(Bernoulli(p) || Bernoulli(q))``, elementwise (broadcast), with ``q`` kept in (0, 1).
 
-    Written with ``log1p`` so that it stays accurate when ``q`` is close to ``p``.
+    ``p`` must lie in [0, 1]. Written with ``log1p`` so that it stays accurate when ``q``
+    is close to ``p``.
     """
-    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
-    q = np.clip(np.asarray(q, dtype=np.float64), _Q_EPS, 1.0 - _Q_EPS)
-    p, q = np.broadcast_arrays(p, q)
-    safe_p = np.where(p > 0, p, 1.0)
-    safe_1p = np.where(p < 1, 1.0 - p, 1.0)
-    first = np.where(p > 0, -p * np.log1p((q - p) / safe_p), 0.0)
-    second = np.where(p < 1, -(1.0 - p) * np.log1p((p - q) / safe_1p), 0.0)
-    out: np.ndarray = np.maximum(first + second, 0.0)
+    p = np.asarray(p, dtype=np.float64)
+    q = np.minimum(np.maximum(np.asarray(q, dtype=np.float64), _Q_EPS), 1.0 - _Q_EPS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first = np.where(p > 0, p * np.log1p((q - p) / p), 0.0)
+        second = np.where(p < 1, (1.0 - p) * np.log1p((p - q) / (1.0 - p)), 0.0)
+    out: np.ndarray = np.maximum(-(first + second), 0.0)
     return out
 
 
@@ -187,11 +186,9 @@ def pulls_to_reach(kind: str, mean: np.ndarray, level: np.ndarray, budget: np.nd
     below the mean, or at the mean with a positive budget); 0 where it never exceeds it.
     ``budget`` is ``c ln N`` for ``kind="kl"`` and ``2 c^2 ln N`` for ``"ucb1"``.
     """
-    mean, level, budget = np.broadcast_arrays(
-        np.asarray(mean, dtype=np.float64),
-        np.asarray(level, dtype=np.float64),
-        np.asarray(budget, dtype=np.float64),
-    )
+    mean = np.asarray(mean, dtype=np.float64)
+    level = np.asarray(level, dtype=np.float64)
+    budget = np.asarray(budget, dtype=np.float64)
     if kind == "kl":
         divergence = bernoulli_kl(mean, level)
         stuck = mean >= 1.0  # the KL index of a mean of 1 is 1 whatever the pulls
@@ -201,6 +198,8 @@ def pulls_to_reach(kind: str, mean: np.ndarray, level: np.ndarray, budget: np.nd
     with np.errstate(divide="ignore", invalid="ignore"):
         above = np.where(divergence > 0, budget / np.where(divergence > 0, divergence, 1.0), np.inf)
     at_mean = np.where((budget > 0) & ~stuck, np.inf, 0.0)
+    if kind == "kl":
+        above = np.where(level >= 1.0, 0.0, above)  # the KL index never exceeds 1
     below = np.where(level < mean, np.inf, at_mean)
     out: np.ndarray = np.where(level > mean, np.where(budget > 0, above, 0.0), below)
     return out
@@ -304,17 +303,24 @@ def _fill_by_level(
         return np.where(allowed, count, 0.0)
 
     # Every index decreases towards its mean: the level lies between the highest mean
-    # (infinitely many sends above it) and the highest first finite index (only the
-    # untried arms' first sends above it, fewer than m).
-    first = _index(kind, mean, np.where(forced, 1.0, base), b)
-    hi = np.where(allowed, first, -np.inf).max(axis=1) + TIE_TOL
+    # (infinitely many sends above it) and a bound on the highest first finite index
+    # (only the untried arms' first sends above it, fewer than m). For KL the bound is
+    # Pinsker's, KL(p, q) >= 2 (q - p)^2, capped at 1.
+    first_pulls = np.where(forced | ~allowed, 1.0, base)
+    if kind == "kl":
+        bound = np.minimum(mean + np.sqrt(b / (2.0 * first_pulls)), 1.0)
+    else:
+        bound = mean + np.sqrt(b / first_pulls)
+    hi = np.where(allowed, bound, -np.inf).max(axis=1) + TIE_TOL
     lo = np.where(allowed, mean, -np.inf).max(axis=1)
     for _ in range(_FILL_STEPS):
         if (hi - lo <= TIE_TOL).all():
             break
         mid = 0.5 * (lo + hi)
-        over = sends_above(mid).sum(axis=1) > m
-        lo = np.where(over, mid, lo)
+        total = sends_above(mid).sum(axis=1)
+        over = total > m
+        exact = total == m  # the level separates the m-th send from the next: done
+        lo = np.where(exact, mid, np.where(over, mid, lo))
         hi = np.where(over, hi, mid)
     sends = sends_above(hi)
     # The sends left are those at the level (values in (lo, hi]): tied, shared evenly.

@@ -5,6 +5,13 @@ audience of n customers against a campaign's k arms: n * k feature rows. Buildin
 all at once costs ``n * k * n_features * 4`` bytes (1M customers x 60 arms x 40 features
 is ~10 GB), so :func:`score_matrix` builds and predicts ``chunk_rows`` rows at a time and
 keeps only the (n, k) float32 result.
+
+Pairs no policy may pick (the customer has not consented to the arm's channel) need no
+score: with an ``allowed`` mask, :func:`score_matrix` builds and predicts only the
+allowed rows and leaves NaN in the others. Each row's prediction depends on that row
+alone, so the allowed scores are the same numbers as when everything is scored; the
+work shrinks by the share of disallowed pairs (~18 % with the consent rates of
+``benchmarks/scenarios/default.yaml``; see "Hybrid decide speed" in BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -31,8 +38,9 @@ def score_matrix(
     customers_df: pd.DataFrame,
     arms_df: pd.DataFrame | Sequence[Mapping[str, object]],
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    allowed: np.ndarray | None = None,
 ) -> np.ndarray:
-    """P(conversion) of every (customer, arm) pair.
+    """P(conversion) of every (customer, arm) pair, or of the allowed ones.
 
     Parameters
     ----------
@@ -47,11 +55,15 @@ def score_matrix(
         ``[{"offer_type": "loan", "channel": "sms"}, ...]``.
     chunk_rows : int
         Largest number of (customer, arm) rows built and predicted at once.
+    allowed : bool array of shape (n, k), optional
+        Pairs to score; the others are neither built nor predicted and come back NaN.
+        Default: every pair.
 
     Returns
     -------
     ndarray of float32, shape (n, k)
-        Row ``i``, column ``a``: the probability for customer ``i`` and arm ``a``.
+        Row ``i``, column ``a``: the probability for customer ``i`` and arm ``a``
+        (NaN where ``allowed`` is False).
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
@@ -59,10 +71,48 @@ def score_matrix(
         arms_df = pd.DataFrame(list(arms_df))
     n_arms = len(arms_df)
     scores = np.empty((len(customers_df), n_arms), dtype=np.float32)
+    if allowed is not None:
+        allowed = np.asarray(allowed, dtype=bool)
+        if allowed.shape != scores.shape:
+            raise ValueError(f"allowed must have shape {scores.shape}, got {allowed.shape}")
+        if not allowed.all():
+            return _score_allowed(model, spec, customers_df, arms_df, allowed, chunk_rows, scores)
     if scores.size == 0:
         return scores
     for part, features in spec.iter_cross(customers_df, arms_df, chunk_rows=chunk_rows):
         scores[part] = model.predict_proba(features)[:, 1].reshape(-1, n_arms)
+    return scores
+
+
+def _score_allowed(
+    model: ProbabilisticClassifier,
+    spec: FeatureSpec,
+    customers_df: pd.DataFrame,
+    arms_df: pd.DataFrame,
+    allowed: np.ndarray,
+    chunk_rows: int,
+    scores: np.ndarray,
+) -> np.ndarray:
+    """Fill ``scores`` (n, k) with the allowed pairs' probabilities and NaN elsewhere.
+
+    Chunks hold whole customers and at most ``chunk_rows`` allowed rows (at least one
+    customer), in the customer-major order of :meth:`FeatureSpec.cross`.
+    """
+    scores.fill(np.nan)
+    customer_block = spec.customer_block(customers_df)
+    arm_block = spec.arm_block(arms_df)
+    d_customer = customer_block.shape[1]
+    ends = np.cumsum(allowed.sum(axis=1))  # allowed rows up to and including each customer
+    n, start, done = allowed.shape[0], 0, 0
+    while start < n:
+        stop = max(start + 1, int(np.searchsorted(ends, done + chunk_rows, side="right")))
+        customer, arm = np.nonzero(allowed[start:stop])  # row-major: customer-major rows
+        if customer.size:
+            features = np.empty((customer.size, d_customer + arm_block.shape[1]), dtype=np.float32)
+            features[:, :d_customer] = customer_block[start + customer]
+            features[:, d_customer:] = arm_block[arm]
+            scores[start + customer, arm] = model.predict_proba(features)[:, 1]
+        done, start = int(ends[stop - 1]), stop
     return scores
 
 
@@ -82,9 +132,15 @@ class ResponseModel:
         customers_df: pd.DataFrame,
         arms_df: pd.DataFrame | Sequence[Mapping[str, object]],
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        allowed: np.ndarray | None = None,
     ) -> np.ndarray:
-        """P(conversion), float32 of shape (len(customers_df), len(arms_df)); see :func:`score_matrix`."""
-        return score_matrix(self.classifier, self.spec, customers_df, arms_df, chunk_rows=chunk_rows)
+        """P(conversion), float32 of shape (len(customers_df), len(arms_df)); see :func:`score_matrix`.
+
+        With ``allowed`` (bool, same shape), only those pairs are scored; the others are NaN.
+        """
+        return score_matrix(
+            self.classifier, self.spec, customers_df, arms_df, chunk_rows=chunk_rows, allowed=allowed
+        )
 
     def predict_rows(self, frame: pd.DataFrame) -> np.ndarray:
         """P(conversion) of row-aligned (customer, arm) rows, float32 of shape (len(frame),)."""

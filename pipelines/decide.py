@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -31,8 +31,17 @@ log = logging.getLogger(__name__)
 CHUNK = 200_000  # customers per policy call: bounds the (chunk x arms) working arrays
 POLICY_VERSION = f"bandits-{getattr(bandits, '__version__', '0')}"
 
-# A scorer returns P(conversion) for customers x arms, shape (n, n_arms).
-Scorer = Callable[[pd.DataFrame, list[dict[str, str]]], np.ndarray]
+
+class Scorer(Protocol):
+    """P(conversion) for customers x arms, shape (n, n_arms).
+
+    With ``allowed`` (bool, shape (n, n_arms)) a scorer may skip the disallowed pairs
+    (any value there, NaN included): :func:`model_scores` overwrites them.
+    """
+
+    def __call__(
+        self, customers: pd.DataFrame, arms: list[dict[str, str]], allowed: np.ndarray | None = None
+    ) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -181,7 +190,9 @@ def _decide(
     segments = customers["segment_idx"].to_numpy(dtype=np.int64)
     for start in range(0, len(treat), CHUNK):
         rows = treat[start : start + CHUNK]
-        proba = model.scorer(customers.iloc[rows], campaign.arm_params) if model else None
+        proba = None
+        if model is not None:  # disallowed pairs are not scored (see model_scores)
+            proba = model_scores(model, customers.iloc[rows], campaign.arm_params, allowed[rows])
         batch = policy.decide(segments[rows], rng, allowed=allowed[rows], model_proba=proba)
         out["arm_idx"][rows] = batch.arm
         for name in ("propensity", "explored", "bandit_score", "model_score", "blend_score", "confidence"):
@@ -218,6 +229,21 @@ def _decide(
             "note": note,
         }
     )
+
+
+def model_scores(
+    model: ModelHandle, customers: pd.DataFrame, arm_params: list[dict[str, str]], allowed: np.ndarray
+) -> np.ndarray:
+    """The model's P(conversion) for the policy, shape (n, n_arms); 0 on disallowed pairs.
+
+    Disallowed pairs (no consent for the arm's channel) are not scored at all: no policy
+    picks them or reads their score (each masks them first), so the decisions and
+    propensities are the same as with every pair scored, and the scoring work shrinks by
+    the disallowed share. They are set to 0, not left NaN, because the policies check
+    that model scores are probabilities.
+    """
+    proba = np.asarray(model.scorer(customers, arm_params, allowed=allowed))
+    return np.where(allowed, proba, 0.0)
 
 
 def _static_arm(allowed: np.ndarray, default_idx: int) -> np.ndarray:

@@ -36,7 +36,7 @@ WORLD_SEED = 7
 class DemoConfig:
     start: date = date(2026, 11, 2)
     days: int = 6
-    customers: int = 5_000
+    customers: int = 20_000
     lag_days: int = 1
     seed: int = 42
     retrain_after: int | None = 4  # retrain after this many days (None: never)
@@ -70,7 +70,26 @@ def write_customer_files(inbox: Path, day: date, customers: int, seed: int) -> t
     return folder / "customers.csv", folder / "consents.csv"
 
 
-def write_interaction_files(engine: sa.Engine, inbox: Path, day: date, lag_days: int) -> int:
+@dataclass(frozen=True)
+class SimulatedOutcome:
+    """What the simulated customers did with one day's lists (known to the simulator at once)."""
+
+    events: int = 0
+    treatment_sends: int = 0
+    treatment_conversions: int = 0
+    control_sends: int = 0
+    control_conversions: int = 0
+
+    @property
+    def treatment_rate(self) -> float:
+        return self.treatment_conversions / self.treatment_sends if self.treatment_sends else float("nan")
+
+    @property
+    def control_rate(self) -> float:
+        return self.control_conversions / self.control_sends if self.control_sends else float("nan")
+
+
+def write_interaction_files(engine: sa.Engine, inbox: Path, day: date, lag_days: int) -> SimulatedOutcome:
     """Simulated responses to the lists published for ``day``, filed by the day they occur."""
     from pipelines.simulator.interactions import interactions_for_send_list
 
@@ -84,7 +103,7 @@ def write_interaction_files(engine: sa.Engine, inbox: Path, day: date, lag_days:
             {"d": day},
         )
         if lists.empty:
-            return 0
+            return SimulatedOutcome()
         customers = read_frame(
             conn,
             """select distinct on (customer_id) * from raw.customers where snapshot_date <= %(d)s
@@ -93,7 +112,7 @@ def write_interaction_files(engine: sa.Engine, inbox: Path, day: date, lag_days:
         )
         arms = read_frame(conn, "select arm_id, params::text as params from ops.arms", {})
     arms["params"] = arms["params"].map(json.loads)
-    total = 0
+    frames = []
     for campaign_id, sends in lists.groupby("campaign_id"):
         # The list of logical date D goes out on D+1 (the run for D happens after D ends).
         events = interactions_for_send_list(
@@ -113,8 +132,18 @@ def write_interaction_files(engine: sa.Engine, inbox: Path, day: date, lag_days:
                 index=False,
                 date_format="%Y-%m-%dT%H:%M:%S.%fZ",
             )
-        total += len(events)
-    return total
+        frames.append(events)
+    events = pd.concat(frames, ignore_index=True)
+    converted = set(events.loc[events["event_type"] == "conversion", "decision_id"])
+    is_control = lists["treatment_group"].eq("control")
+    did_convert = lists["decision_id"].isin(converted)
+    return SimulatedOutcome(
+        events=len(events),
+        treatment_sends=int((~is_control).sum()),
+        treatment_conversions=int((~is_control & did_convert).sum()),
+        control_sends=int(is_control.sum()),
+        control_conversions=int((is_control & did_convert).sum()),
+    )
 
 
 def run_demo(config: DemoConfig, progress: Callable[[str], None] = print) -> DemoSummary:
@@ -137,12 +166,17 @@ def run_demo(config: DemoConfig, progress: Callable[[str], None] = print) -> Dem
     for i in range(config.days):
         day = config.start + timedelta(days=i)
         run_dag("daily_campaign_optimization", day)
-        events = write_interaction_files(engine, settings.inbox_dir, day, config.lag_days)
-        day_info = _day_info(engine, day) | {"simulated_events": events}
+        outcome = write_interaction_files(engine, settings.inbox_dir, day, config.lag_days)
+        day_info = _day_info(engine, day) | {
+            "simulated_events": outcome.events,
+            "treatment_rate": outcome.treatment_rate,
+            "control_rate": outcome.control_rate,
+        }
         summary.days.append(day_info)
         progress(
             f"{day}: published {day_info['lists']} lists, {day_info['rows']} sends "
-            f"(model {day_info['model_version'] or 'none'}); {events} simulated events for the next days"
+            f"(model {day_info['model_version'] or 'none'}); the simulated customers convert at "
+            f"{outcome.treatment_rate:.2%} (holdout {outcome.control_rate:.2%})"
         )
         if config.retrain_after and i + 1 == config.retrain_after:
             # A short demo has few matured days: let the retraining start from two dates and

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import sqlalchemy as sa
 
 from pipelines.cli.output import console, print_table
@@ -27,21 +29,6 @@ def print_demo_report(summary, config) -> None:
             ).mappings()
         ]
         kpis = campaign_kpis(conn, last_day)
-        by_model = (
-            [
-                dict(r)
-                for r in conn.execute(
-                    sa.text(
-                        """select coalesce(model_version, 'none') as model_version, count(*) as matured_sends,
-                              round(avg(converted::int)::numeric, 4) as conversion_rate
-                       from analytics.training_examples where treatment_group = 'treatment'
-                       group by 1 order by 1"""
-                    )
-                ).mappings()
-            ]
-            if _has_model_column(conn)
-            else []
-        )
     console.rule("campaignopt demo")
     print_table(lists, title=f"latest published send lists ({last_day})")
     cols = [
@@ -57,19 +44,39 @@ def print_demo_report(summary, config) -> None:
         "estimated_regret",
         "roi",
     ]
-    print_table(kpis, title="KPIs so far (matured and attributed sends)", columns=cols)
-    if summary.retrain:
-        console.print(f"model: {summary.retrain}")
-    if by_model:
-        print_table(by_model, title="treatment conversion rate by model in use (matured sends)")
-
-
-def _has_model_column(conn) -> bool:
-    return bool(
-        conn.execute(
-            sa.text(
-                "select 1 from information_schema.columns where table_schema = 'analytics' "
-                "and table_name = 'training_examples' and column_name = 'model_version'"
-            )
-        ).scalar()
+    print_table(
+        kpis, title="KPIs so far (matured, attributed sends; the newest days are still pending)", columns=cols
     )
+    days = [
+        {k: d[k] for k in ("date", "rows", "model_version", "treatment_rate", "control_rate")}
+        for d in summary.days
+    ]
+    print_table(days, title="simulated conversion rate of each day's sends (the simulator knows at once)")
+    _print_model_effect(summary)
+
+
+def _print_model_effect(summary) -> None:
+    champion = summary.retrain or {}
+    if not champion or "version" not in champion:
+        console.print(f"model: none promoted ({champion.get('error', 'retraining skipped or not run')})")
+        return
+    metrics = champion.get("metrics", {})
+    console.print(
+        f"model in use: version {champion['version']} ({', '.join(champion.get('aliases', []))}), "
+        f"validation AUC {metrics.get('auc') or float('nan'):.3f}, "
+        f"log loss {metrics.get('log_loss') or float('nan'):.4f}"
+    )
+    before = [d for d in summary.days if not d["model_version"]]
+    after = [d for d in summary.days if d["model_version"]]
+    if before and after:
+        console.print(
+            f"simulated treatment conversion rate: {_mean_rate(before):.2%} on {len(before)} days "
+            "before the model, "
+            f"{_mean_rate(after):.2%} on {len(after)} days with it (bandit learning continues throughout, "
+            "so the difference is not the model's alone)"
+        )
+
+
+def _mean_rate(days: list[dict]) -> float:
+    rates = [d["treatment_rate"] for d in days if not math.isnan(d["treatment_rate"])]
+    return sum(rates) / len(rates) if rates else float("nan")

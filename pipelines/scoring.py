@@ -33,8 +33,10 @@ def load_model_for_decide(settings: Settings | None = None) -> tuple[ModelHandle
         return None, "no model: no champion registered yet"
     model = champion.model
 
-    def scorer(customers: pd.DataFrame, arms: list[dict[str, str]]) -> np.ndarray:
-        return model.score_matrix(customers, arms)
+    def scorer(
+        customers: pd.DataFrame, arms: list[dict[str, str]], allowed: np.ndarray | None = None
+    ) -> np.ndarray:
+        return model.score_matrix(customers, arms, allowed=allowed)  # NaN where not allowed
 
     quality = quality_from_auc(champion.quality) if np.isfinite(champion.quality) else 0.0
     log.info("deciding with champion version %s (quality %.2f)", champion.version, quality)

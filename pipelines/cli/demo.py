@@ -9,7 +9,7 @@ from pipelines.cli.daily import _parse_date
 
 def demo(
     days: int = typer.Option(6, "--days", min=1, help="Simulated days to run through the daily DAG."),
-    customers: int = typer.Option(5_000, "--customers", min=100, help="Size of the generated customer base."),
+    customers: int = typer.Option(20_000, "--customers", min=100, help="Customers in the generated base."),
     start: str = typer.Option("2026-11-02", "--start", help="First logical date."),
     retrain_after: int = typer.Option(4, "--retrain-after", min=0, help="Retrain after N days (0: never)."),
 ) -> None:

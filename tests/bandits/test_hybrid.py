@@ -91,6 +91,34 @@ def test_ucb_blend_lets_the_model_rank_untried_arms() -> None:
     assert batch.bandit_score[0] <= 1.0
 
 
+def test_ucb_blend_in_a_batch_lets_the_model_rank_the_arms_the_batch_explores() -> None:
+    # Segment 1: four close arms. UCB alone spreads the batch by hallucinated pulls; the
+    # blend's bandit value is the index after those pulls, about equal on the explored
+    # arms, so each customer's model decides among them.
+    n = 3000
+    segments = np.ones(n, dtype=np.int64)
+    rng = np.random.default_rng(0)
+    model = rng.uniform(0.05, 0.15, size=(n, K))
+    blend = UCBBlend(K, 2).set_stats(PULLS, REWARDS)
+    alone = UCB(K, 2).set_stats(PULLS, REWARDS)
+    explored = alone.arm_probabilities(segments)[0] > 0
+    assert explored.sum() >= 2
+    probs = blend.arm_probabilities(segments, model_proba=model)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    batch = blend.decide(segments, np.random.default_rng(1), model_proba=model)
+    np.testing.assert_array_equal(batch.propensity, probs[np.arange(n), batch.arm])
+    assert (batch.propensity == 1.0).mean() > 0.99  # deterministic but for ties
+    assert np.unique(batch.arm).size >= 2  # the batch is not sent to a single arm
+    assert explored[batch.arm].mean() > 0.9
+    np.testing.assert_allclose(batch.blend_score, 0.6 * batch.bandit_score + 0.4 * batch.model_score)
+    assert (batch.bandit_score <= 1.0).all() and (batch.selected_by == "blend").all()
+    # weight 1: the model is ignored, the batch is allocated as by UCB alone.
+    only_bandit = UCBBlend(K, 2, UCBBlendParams(weight=1.0)).set_stats(PULLS, REWARDS)
+    np.testing.assert_allclose(
+        only_bandit.arm_probabilities(segments, model_proba=model), alone.arm_probabilities(segments)
+    )
+
+
 def test_model_confidence_is_quality_times_relative_margin() -> None:
     proba = np.array([[0.2, 0.1, 0.05], [0.3, 0.3, 0.1], [0.4, 0.9, 0.1]])
     allowed = np.array([[True, True, True], [True, True, False], [True, False, False]])
