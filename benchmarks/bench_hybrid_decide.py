@@ -341,6 +341,17 @@ def summarise(  # type: ignore[no-untyped-def]
             s[f"{mode}_{key}"] = median_of(runs[mode], key)
         s[f"{mode}_ratio_wall"] = round(s[f"{mode}_total_wall_s"] / predict, 3)
         s[f"{mode}_ratio_cpu"] = round(s[f"{mode}_total_cpu_s"] / s["baseline_predict_cpu_s"], 3)
+        # Paired per round (baseline and hybrid of the same round ran minutes apart).
+        s[f"{mode}_ratio_wall_rounds"] = [
+            round(h["total_wall_s"] / b["predict_wall_s"], 2)
+            for h, b in zip(runs[mode], runs["baseline"], strict=True)
+        ]
+        # An idle 2-core machine, estimated from CPU times: XGBoost's prediction on 2 threads
+        # (CPU / 2, perfect scaling: the ratio's worst case), everything else on one thread.
+        share = 1.0 - info["disallowed_share"] if mode == "hybrid_skip" else 1.0
+        p_cpu = s["baseline_predict_cpu_s"]
+        idle = (share * p_cpu / 2 + s[f"{mode}_total_cpu_s"] - share * p_cpu) / (p_cpu / 2)
+        s[f"{mode}_ratio_idle_estimate"] = round(idle, 3)
     for mode in VARIANTS:
         s[f"{mode}_peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs[mode])
     return s
@@ -356,46 +367,76 @@ def report(s: dict, command: str) -> str:
     def verdict(ratio: float, mem: float) -> str:
         return "met" if ratio <= GOAL_RATIO and mem < GOAL_MEMORY_MB else "**not met**"
 
+    def wall(mode: str, key: str) -> str:
+        values = [r[key] for r in s["runs"][mode]]
+        med = float(np.median(values))
+        return f"{med:.1f}" if len(values) == 1 else f"{med:.1f} ({min(values):.0f}-{max(values):.0f})"
+
+    def ratios(mode: str) -> str:
+        rounds = s[f"{mode}_ratio_wall_rounds"]
+        spread = f" ({min(rounds):.2f}-{max(rounds):.2f})" if len(rounds) > 1 else ""
+        return f"{s[f'{mode}_ratio_wall']:.2f}x{spread}"
+
+    n_skip = rows_m * (1 - info["disallowed_share"])
     body = [
         (
-            f"baseline: XGBoost `inplace_predict` alone, {rows_m:,.0f}M rows",
-            f"**{s['baseline_predict_wall_s']:.1f}**",
+            f"baseline: XGBoost `inplace_predict` alone, {rows_m:,.0f}M rows (prediction only)",
+            f"**{wall('baseline', 'predict_wall_s')}**",
             f"{s['baseline_predict_cpu_s']:.1f}",
-            "1.00x",
+            "1x",
+            "1x",
+            "1x",
             f"{s['baseline_peak_rss_mb']:,.0f}",
-            "prediction time only",
         ),
         (
-            "baseline: building those feature rows (not in the 1x)",
-            f"{s['baseline_build_wall_s']:.1f}",
+            "baseline: building those feature rows (same FeatureSpec, 262,144-row chunks)",
+            wall("baseline", "build_wall_s"),
             f"{s['baseline_build_cpu_s']:.1f}",
             "",
             "",
-            "same FeatureSpec, 262,144-row chunks",
+            "",
+            "",
         ),
         (
-            f"hybrid decide, every pair scored ({rows_m:,.0f}M rows)",
-            f"{s['hybrid_all_total_wall_s']:.1f}",
+            f"hybrid decide, every pair scored ({rows_m:,.0f}M rows): scoring + policy",
+            wall("hybrid_all", "total_wall_s"),
+            f"{s['hybrid_all_score_cpu_s']:.1f} + {s['hybrid_all_policy_cpu_s']:.1f} = "
             f"{s['hybrid_all_total_cpu_s']:.1f}",
-            f"{s['hybrid_all_ratio_wall']:.2f}x",
+            ratios("hybrid_all"),
+            f"{s['hybrid_all_ratio_cpu']:.2f}x",
+            f"{s['hybrid_all_ratio_idle_estimate']:.2f}x",
             f"{s['hybrid_all_peak_rss_mb']:,.0f}",
-            f"scoring {s['hybrid_all_score_wall_s']:.1f} s + policy {s['hybrid_all_policy_wall_s']:.1f} s; "
-            f"goal {verdict(s['hybrid_all_ratio_wall'], s['hybrid_all_peak_rss_mb'])}",
         ),
         (
-            f"**hybrid decide, allowed pairs only** ({rows_m * (1 - info['disallowed_share']):,.1f}M rows; "
-            "the pipeline now)",
-            f"**{s['hybrid_skip_total_wall_s']:.1f}**",
+            f"**hybrid decide, allowed pairs only** ({n_skip:,.1f}M rows; the pipeline now): "
+            "scoring + policy",
+            f"**{wall('hybrid_skip', 'total_wall_s')}**",
+            f"{s['hybrid_skip_score_cpu_s']:.1f} + {s['hybrid_skip_policy_cpu_s']:.1f} = "
             f"{s['hybrid_skip_total_cpu_s']:.1f}",
-            f"**{s['hybrid_skip_ratio_wall']:.2f}x**",
+            f"**{ratios('hybrid_skip')}**",
+            f"**{s['hybrid_skip_ratio_cpu']:.2f}x**",
+            f"**{s['hybrid_skip_ratio_idle_estimate']:.2f}x**",
             f"{s['hybrid_skip_peak_rss_mb']:,.0f}",
-            f"scoring {s['hybrid_skip_score_wall_s']:.1f} s + policy {s['hybrid_skip_policy_wall_s']:.1f} s; "
-            f"goal {verdict(s['hybrid_skip_ratio_wall'], s['hybrid_skip_peak_rss_mb'])}",
         ),
     ]
-    header = ("variant", "wall s", "CPU s", "vs baseline (wall)", "peak RSS MB", "note")
-    md = ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|---:|---|"]
+    header = ("variant", "wall s, median (range)", "CPU s", "ratio, wall (per round)", "ratio, CPU",
+              "ratio, idle 2-core estimate", "peak RSS MB")
+    md = ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|---:|---:|---:|"]
     md += ["| " + " | ".join(r) + " |" for r in body]
+
+    def goal(mode: str) -> str:
+        wall_ok = s[f"{mode}_ratio_wall"] <= GOAL_RATIO
+        cpu_ok = s[f"{mode}_ratio_cpu"] <= GOAL_RATIO
+        idle_ok = s[f"{mode}_ratio_idle_estimate"] <= GOAL_RATIO
+        mem_ok = s[f"{mode}_peak_rss_mb"] < GOAL_MEMORY_MB
+        if wall_ok and cpu_ok and idle_ok and mem_ok:
+            return "**met** on all three ratios and on memory"
+        if not mem_ok:
+            return "**not met** (memory)"
+        checks = (("wall", wall_ok), ("CPU", cpu_ok), ("idle estimate", idle_ok))
+        missed = [name for name, ok in checks if not ok]
+        return f"**not met** by the {' and '.join(missed)} ratio" + ("s" if len(missed) > 1 else "")
+
     ident = s["identical_decisions"]
     same = all(ident.values())
     differ = ", ".join(k for k, v in ident.items() if not v)
@@ -411,9 +452,8 @@ def report(s: dict, command: str) -> str:
         f"Machine: `nproc` = {m['nproc']}, `lscpu`: {m['cpu']}; Python {m['python']}, numpy {m['numpy']}; "
         f"{m['date']}. **Shared machine**: other engineers' jobs ran at the same time; load averages "
         f"(1/5/15 min) {ls[0]}/{ls[1]}/{ls[2]} at the start, {le[0]}/{le[1]}/{le[2]} at the end, on "
-        f"{m['nproc']} cores. Wall times are therefore upper bounds; the CPU column (this process "
-        "only, XGBoost on 2 threads) is the steadier figure. "
-        + (f"Median of {reps} rounds; " if reps > 1 else "One round; ")
+        f"{m['nproc']} cores. Wall times are therefore upper bounds and noisy; CPU times are steadier. "
+        + (f"{reps} rounds of the three variants, interleaved; " if reps > 1 else "One round; ")
         + "each variant runs in its own subprocess (peak RSS = its own `ru_maxrss`).",
         "",
         f"Set-up: response model from `ml.train.train_model` (default `TrainConfig`, `n_jobs=2`) on "
@@ -431,8 +471,21 @@ def report(s: dict, command: str) -> str:
         "",
         *md,
         "",
-        "Decisions of the two hybrid runs (same seed): arms, propensities, model, bandit and blend "
-        f"scores {same_text}.",
+        "Ratios are the hybrid decide's total time over the baseline's prediction time. Wall: "
+        "medians of the rounds (in brackets the paired ratio of each round: the load changed from "
+        "minute to minute, so single wall ratios swing widely). CPU: this process's CPU time (XGBoost "
+        "counted on both its threads), the figure least moved by the other jobs. Idle 2-core estimate: "
+        "from the CPU times, XGBoost's prediction at CPU/2 (both threads, perfect scaling), everything "
+        "else (feature rows, pandas, the policy) on one thread; about the worst ratio an idle machine "
+        "would show (XGBoost rarely scales perfectly).",
+        "",
+        f"Goal (within {GOAL_RATIO}x, under {GOAL_MEMORY_MB // 1024} GB): allowed pairs only — "
+        f"{goal('hybrid_skip')}; every pair scored — {goal('hybrid_all')}. Peak memory is "
+        f"{max(s[f'{v}_peak_rss_mb'] for v in VARIANTS) / 1024:.1f} GB at most (of it "
+        f"{s['runs']['baseline'][0]['inputs_rss_mb']:,.0f} MB the inputs: the customer frame, masks, model).",
+        "",
+        "Decisions of the two hybrid runs (same seed, last round): arms, propensities, model, bandit "
+        f"and blend scores {same_text}.",
         "",
         "**Choice: score only the allowed pairs.** `score_matrix(..., allowed=mask)` builds and "
         "predicts only the (customer, arm) rows whose channel the customer consented to and leaves "
@@ -468,11 +521,15 @@ def report(s: dict, command: str) -> str:
         f"- *Scoring each distinct customer row once.* {info['unique_customer_rows']:,} distinct customer "
         f"feature rows among {n:,} customers (continuous income, engagement): nothing to share.",
         "",
-        "Reading it: the model's prediction is the bulk of the hybrid decide; the feature rows cost "
-        f"{s['baseline_build_wall_s']:.1f} s on top, the `thompson_blend` step "
-        f"{s['hybrid_skip_policy_wall_s']:.1f} s (its Monte Carlo propensities need a draw per customer "
-        "because every customer has their own model scores). Memory is bounded by the chunks: the "
-        "working set is a 262,144-row feature matrix and the 200,000-customer policy arrays.",
+        "Reading it: XGBoost's prediction is the bulk of the hybrid decide; the feature rows add "
+        f"~{s['baseline_build_cpu_s']:.1f} s CPU and the `thompson_blend` step "
+        f"~{s['hybrid_skip_policy_cpu_s']:.1f} s CPU on one thread (Monte Carlo propensities per "
+        "customer, since every customer has their own model scores). The policy step is now the "
+        "largest overhead, and on an idle machine it is what keeps the ratio near the goal: the next "
+        "lever, if one is needed, is in `bandits/thompson.py` (`_plan_blend`), not in the scoring. "
+        "Memory is bounded by the chunks: a 262,144-row feature matrix and the 200,000-customer "
+        "policy arrays; the baseline's peak is higher only because it keeps the full 1M x 48 score "
+        "matrix and customer block.",
         "",
     ]
     return "\n".join(lines)

@@ -10,7 +10,7 @@ Pairs no policy may pick (the customer has not consented to the arm's channel) n
 score: with an ``allowed`` mask, :func:`score_matrix` builds and predicts only the
 allowed rows and leaves NaN in the others. Each row's prediction depends on that row
 alone, so the allowed scores are the same numbers as when everything is scored; the
-work shrinks by the share of disallowed pairs (~18 % with the consent rates of
+work shrinks by the share of disallowed pairs (~21 % with the consent rates of
 ``benchmarks/scenarios/default.yaml``; see "Hybrid decide speed" in BENCHMARKS.md).
 """
 

@@ -33,12 +33,15 @@ def test_allowed_pairs_get_the_same_scores_and_the_others_nan(examples, arms, fi
     allowed = _mask(len(customers), len(arms), 0)
     full = score_matrix(fitted.model, fitted.spec, customers, arms)
     for chunk_rows in (1, 7, 24, 100, 10_000):
-        part = score_matrix(fitted.model, fitted.spec, customers, arms, chunk_rows=chunk_rows, allowed=allowed)
+        part = score_matrix(
+            fitted.model, fitted.spec, customers, arms, chunk_rows=chunk_rows, allowed=allowed
+        )
         assert part.shape == full.shape and part.dtype == np.float32
         np.testing.assert_array_equal(part[allowed], full[allowed])
         assert np.isnan(part[~allowed]).all()
     every = np.ones_like(allowed)
-    np.testing.assert_array_equal(score_matrix(fitted.model, fitted.spec, customers, arms, allowed=every), full)
+    everything = score_matrix(fitted.model, fitted.spec, customers, arms, allowed=every)
+    np.testing.assert_array_equal(everything, full)
     wrapped = ResponseModel(fitted.model, fitted.spec)
     np.testing.assert_array_equal(
         wrapped.score_matrix(customers, arms, allowed=allowed),
