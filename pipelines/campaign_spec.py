@@ -13,11 +13,10 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.domain import CHANNELS, PARAMETERS
-from pipelines.errors import UserError
+from pipelines.yaml_files import load_yaml_model
 
 ParamName = Literal["offer_type", "discount", "channel", "time_of_day", "day_of_week", "cta"]
 Share = Annotated[float, Field(ge=0.0, le=0.5)]
@@ -173,30 +172,4 @@ def _check_policy(spec: PolicySpec) -> None:
 
 def load_campaign(path: str | Path) -> CampaignSpec:
     """Read and validate one campaign file; raise UserError naming the file and field."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{path}: malformed YAML{where}: {problem}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of campaign fields, got {type(data).__name__}")
-    try:
-        return CampaignSpec.model_validate(data)
-    except ValidationError as exc:
-        raise UserError(f"{path}: {describe_validation_error(exc)}") from None
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """The first error as 'field: problem' (pydantic lists every error; one line is kinder)."""
-    err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "campaign"
-    msg = err["msg"].removeprefix("Value error, ")
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{field}: {msg}{more}"
+    return load_yaml_model(path, CampaignSpec, "campaign")

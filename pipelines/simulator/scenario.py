@@ -11,12 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipelines.campaign_spec import ParamName, describe_validation_error
+from pipelines.campaign_spec import ParamName
 from pipelines.domain import CHANNELS, PARAMETERS
-from pipelines.errors import UserError
+from pipelines.yaml_files import load_yaml_model
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "benchmarks" / "scenarios" / "default.yaml"
 
@@ -157,21 +156,4 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     UserError
         One line naming the file and the field.
     """
-    path = Path(path) if path is not None else DEFAULT_SCENARIO
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the scenario file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{path}: malformed YAML{where}: {problem}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of scenario fields, got {type(data).__name__}")
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise UserError(f"{path}: {describe_validation_error(exc)}") from None
+    return load_yaml_model(path if path is not None else DEFAULT_SCENARIO, Scenario, "scenario")
