@@ -183,7 +183,7 @@ def run_demo(config: DemoConfig, progress: Callable[[str], None] = print) -> Dem
             # validate on the newest one (production keeps the DAG's stricter defaults).
             run_dag("model_retraining", day, conf={"min_days": 2, "validation_days": 1, "min_examples": 500})
             summary.retrain = _champion_info()
-            progress(f"{day}: retraining -> {summary.retrain}")
+            progress(f"{day}: retraining -> {_describe_champion(summary.retrain)}")
     return summary
 
 
@@ -203,6 +203,16 @@ def _day_info(engine: sa.Engine, day: date) -> dict:
         "rows": int(row.rows),
         "model_version": row.model_version,
     }
+
+
+def _describe_champion(champion: dict | None) -> str:
+    if not champion or "version" not in champion:
+        return f"no champion ({(champion or {}).get('error', 'not enough matured data')})"
+    auc = (champion.get("metrics") or {}).get("auc")
+    return (
+        f"version {champion['version']} is {', '.join(champion.get('aliases', []))} "
+        f"(validation AUC {auc if auc is not None else float('nan'):.3f} on {champion.get('valid_window')})"
+    )
 
 
 def _champion_info() -> dict | None:
