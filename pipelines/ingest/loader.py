@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -106,8 +107,23 @@ def _stage(conn: sa.Connection, kind: FileKind, good: pd.DataFrame) -> int:
     conn.execute(sa.text("alter table _stage drop column if exists source_file"))
     conn.execute(sa.text("alter table _stage drop column if exists logical_date"))
     if len(good):
-        copy_frame(conn, "_stage", good)
+        copy_frame(conn, "_stage", _timestamps_as_text(good))
     return len(good)
+
+
+def _timestamps_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Timezone-aware columns as ISO 8601 UTC text ('...Z'), NaT as null: the same instants for
+    COPY, but formatted by numpy in bulk, where pandas' CSV writer takes ~10 s per million."""
+    columns = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
+    if not columns:
+        return frame
+    frame = frame.copy(deep=False)
+    for col in columns:
+        naive = frame[col].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        text = np.datetime_as_string(naive, timezone="UTC").astype(object)
+        text[np.isnat(naive)] = None
+        frame[col] = text
+    return frame
 
 
 def _reject_unmatched_events(conn: sa.Connection) -> pd.DataFrame:

@@ -6,6 +6,7 @@ value quarantines one row instead of failing the whole file.
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,10 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> RawFile:
         unreadable.append((int(row.number or 0), row.text, reason))
         return "skip"
 
-    header = path.open(encoding="utf-8", errors="replace").readline().strip().split(",")
+    # The header as the CSV parser sees it (names may be quoted): a name missing from
+    # column_types would have its type inferred (and, for timestamps, be re-formatted slowly).
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        header = next(csv.reader(fh), [])
     table = pacsv.read_csv(
         path,
         # One thread keeps line numbers known for rows the parser rejects.
