@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -80,33 +80,29 @@ def check_connection(engine: Engine) -> None:
         raise ServiceUnavailable(f"cannot reach the database at {where}: {reason}") from None
 
 
-def copy_rows(
-    conn: sa.Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]
-) -> int:
-    """Bulk-load rows with COPY ... FROM STDIN (text format). Returns the row count."""
-    n = 0
-    raw = conn.connection.driver_connection  # psycopg.Connection
-    cols = ", ".join(columns)
-    with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-            n += 1
-    return n
-
-
 def copy_frame(conn: sa.Connection, table: str, frame) -> int:
-    """COPY a pandas DataFrame (columns = table columns) through an in-memory CSV buffer."""
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False, header=False, na_rep="\\N")
-    buf.seek(0)
+    """COPY a pandas DataFrame (columns = table columns) through an in-memory CSV buffer.
+
+    pyarrow writes the CSV (about 10x faster than pandas' writer). Every value is quoted and
+    nulls (None, NaN, NaT) are left empty and unquoted, which COPY's CSV format reads as NULL
+    while a quoted "" stays an empty string.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(
+        pa.Table.from_pandas(frame, preserve_index=False),
+        sink,
+        write_options=pacsv.WriteOptions(include_header=False, quoting_style="all_valid"),
+    )
+    data = sink.getvalue()
     cols = ", ".join(frame.columns)
     raw = conn.connection.driver_connection
-    with (
-        raw.cursor() as cur,
-        cur.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy,
-    ):
-        while chunk := buf.read(1 << 20):
-            copy.write(chunk)
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
+        view = memoryview(data)
+        for start in range(0, len(view), 1 << 20):
+            copy.write(view[start : start + (1 << 20)])
     return len(frame)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import Protocol
 
 import numpy as np
@@ -107,9 +107,11 @@ def decide_campaign(
         n_control = int((decisions["treatment_group"] == "control").sum()) if len(decisions) else 0
         conn.execute(
             sa.text(
-                """insert into ops.send_lists (campaign_id, list_date, status, n_rows, n_control, model_version)
+                """insert into ops.send_lists
+                       (campaign_id, list_date, status, n_rows, n_control, model_version)
                    values (:c, :d, 'draft', :n, :nc, :mv)
-                   on conflict (campaign_id, list_date) do update set status = 'draft', n_rows = excluded.n_rows,
+                   on conflict (campaign_id, list_date) do update set status = 'draft',
+                       n_rows = excluded.n_rows,
                        n_control = excluded.n_control, model_version = excluded.model_version,
                        csv_path = null, parquet_path = null, published_at = null, updated_at = now()"""
             ),
@@ -138,7 +140,8 @@ def _segment_stats(conn: sa.Connection, campaign: Campaign, day: date) -> tuple[
     """Matured sends and reward sums per (segment, arm) from the mart, shape (n_segments, n_arms)."""
     frame = read_frame(
         conn,
-        "select segment, arm_id, matured, reward_sum from analytics.segment_arm_stats where campaign_id = %(c)s",
+        "select segment, arm_id, matured, reward_sum from analytics.segment_arm_stats "
+        "where campaign_id = %(c)s",
         {"c": campaign.campaign_id},
     )
     pulls = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
@@ -200,7 +203,7 @@ def _decide(
         out["selected_by"][rows] = batch.selected_by
         out["strategy"][rows] = batch.strategy
         out["phase"][rows] = batch.phase
-    decided_at = datetime.combine(day, time(6), tzinfo=timezone.utc)  # the list's send morning, not now()
+    decided_at = datetime.combine(day, time(6), tzinfo=UTC)  # the list's send morning, not now()
     ids = customers["customer_id"].astype(str).to_numpy()
     prefix = f"{campaign.campaign_id}-{day:%Y%m%d}-"  # formatting the day per row cost seconds
     return pd.DataFrame(
@@ -262,7 +265,8 @@ def _existing(engine: sa.Engine, campaign: Campaign, day: date, seed: int) -> De
     with engine.connect() as conn:
         row = conn.execute(
             sa.text(
-                "select n_rows, n_control, model_version from ops.send_lists where campaign_id = :c and list_date = :d"
+                "select n_rows, n_control, model_version from ops.send_lists "
+                "where campaign_id = :c and list_date = :d"
             ),
             {"c": campaign.campaign_id, "d": day},
         ).one()

@@ -63,7 +63,8 @@ class _Checker:
 
     def integer(self, col: str) -> pd.Series:
         values = pd.to_numeric(self.frame[col], errors="coerce")
-        whole = values.notna() & (values == np.floor(values.fillna(0)))
+        finite = values.notna() & np.isfinite(values.fillna(0))  # "inf" parses as a float
+        whole = finite & (values == np.floor(values.where(finite, 0)))
         self.fail_showing(~whole, col + " is not an integer: ", col)
         return values.where(whole, 0).astype(np.int64)
 

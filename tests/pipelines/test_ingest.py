@@ -121,17 +121,21 @@ def test_customers_and_consents_land(clean_engine, tmp_path) -> None:
         tmp_path,
         "customers.csv",
         "customer_id,age,gender,income,loyalty_points,tenure_years,products_held,digital_engagement,"
-        "website_visits,past_purchases\nC1,34,f,52000,120,3.5,2,0.7,4,1\nC2,-3,m,1,0,0,0,0,0,0\n",
+        "website_visits,past_purchases\nC1,34,f,52000,120,3.5,2,0.7,4,1\nC2,-3,m,1,0,0,0,0,0,0\n"
+        "C3,40,f,1,inf,0,0,0,0,0\n",
     )
     inbox_file(
         tmp_path,
         "consents.csv",
         "customer_id,channel,granted,recorded_at\nC1,sms,true,2026-10-01T00:00:00Z\nC1,fax,true,2026-10-01\n",
     )
-    report = ingest_day(clean_engine, DAY, inbox=tmp_path, max_bad_share=0.6)
+    report = ingest_day(clean_engine, DAY, inbox=tmp_path, max_bad_share=0.7)
     assert [(f.kind, f.loaded, f.quarantined) for f in report.files] == [
-        ("customers", 1, 1),
+        ("customers", 1, 2),
         ("consents", 1, 1),
     ]
+    with clean_engine.connect() as conn:
+        reasons = set(conn.execute(sa.text("select reason from ops.quarantine")).scalars())
+    assert "loyalty_points is not an integer: inf" in reasons
     with clean_engine.connect() as conn:
         assert conn.execute(sa.text("select snapshot_date, income from raw.customers")).one() == (DAY, 52000)
