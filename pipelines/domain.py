@@ -23,6 +23,18 @@ CHANNELS = PARAMETERS["channel"]
 
 EVENT_TYPES = ("impression", "open", "click", "view", "dwell", "conversion")
 
+# Columns of an interactions file (inbox) and of the simulator's events.
+EVENT_COLUMNS = (
+    "event_id",
+    "decision_id",
+    "customer_id",
+    "campaign_id",
+    "arm_id",
+    "event_type",
+    "value",
+    "occurred_at",
+)
+
 # Customer attributes in the customers snapshot (raw.customers) and the simulator.
 CUSTOMER_COLUMNS = (
     "age",

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import numpy as np
 import pandas as pd
 
-from pipelines.domain import CHANNELS, EVENT_TYPES
+from pipelines.domain import CHANNELS, CUSTOMER_COLUMNS, EVENT_COLUMNS, EVENT_TYPES
 
 
 @dataclass(frozen=True)
@@ -110,16 +110,7 @@ def day_bounds(logical_date: date) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 # -- interactions -------------------------------------------------------------------------
-INTERACTION_COLUMNS = (
-    "event_id",
-    "decision_id",
-    "customer_id",
-    "campaign_id",
-    "arm_id",
-    "event_type",
-    "value",
-    "occurred_at",
-)
+INTERACTION_COLUMNS = EVENT_COLUMNS
 
 
 def parse_interactions(frame: pd.DataFrame, logical_date: date) -> Parsed:
@@ -149,18 +140,7 @@ def parse_interactions(frame: pd.DataFrame, logical_date: date) -> Parsed:
 
 
 # -- customer snapshots -------------------------------------------------------------------
-CUSTOMER_COLUMNS = (
-    "customer_id",
-    "age",
-    "gender",
-    "income",
-    "loyalty_points",
-    "tenure_years",
-    "products_held",
-    "digital_engagement",
-    "website_visits",
-    "past_purchases",
-)
+CUSTOMER_FILE_COLUMNS = ("customer_id", *CUSTOMER_COLUMNS)
 
 
 def parse_customers(frame: pd.DataFrame, logical_date: date) -> Parsed:
@@ -242,7 +222,7 @@ KINDS = {
         "interactions", INTERACTION_COLUMNS, parse_interactions, "raw.interactions", ("event_id",)
     ),
     "customers": FileKind(
-        "customers", CUSTOMER_COLUMNS, parse_customers, "raw.customers", ("snapshot_date", "customer_id")
+        "customers", CUSTOMER_FILE_COLUMNS, parse_customers, "raw.customers", ("snapshot_date", "customer_id")
     ),
     "consents": FileKind(
         "consents", CONSENT_COLUMNS, parse_consents, "raw.consents", ("customer_id", "channel", "recorded_at")

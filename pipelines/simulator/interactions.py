@@ -15,22 +15,11 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from pipelines.domain import CHANNELS
+from pipelines.domain import CHANNELS, EVENT_COLUMNS
 from pipelines.simulator.arms import arm_parameters, encode_arms
 from pipelines.simulator.population import latent_effects
 from pipelines.simulator.scenario import ResponseSettings
 from pipelines.simulator.truth import GroundTruth, response_features
-
-EVENT_COLUMNS = (
-    "event_id",
-    "decision_id",
-    "customer_id",
-    "campaign_id",
-    "arm_id",
-    "event_type",
-    "value",
-    "occurred_at",
-)
 
 # Funnel of customers who do not convert: P(open | sent), P(click | opened).
 OPEN_RATE = {"email": 0.22, "sms": 0.60, "app_push": 0.35, "online_banking_alert": 0.45, "branch": 0.80}
