@@ -38,7 +38,7 @@ from bandits.base import (
     ChunkedPolicy,
     Plan,
 )
-from bandits.thompson import empirical_bayes_strength, prior_from_stats
+from bandits.thompson import pooled_posterior
 
 
 @dataclass(frozen=True)
@@ -81,54 +81,6 @@ class EpsilonGreedyParams:
         flag("pooled", self.pooled)
         if self.prior_strength is not None:
             non_negative("prior_strength", self.prior_strength, allow_inf=True)
-
-
-def pooled_posterior(
-    pulls: np.ndarray,
-    rewards: np.ndarray,
-    prior_alpha: float,
-    prior_beta: float,
-    *,
-    pooled: bool = True,
-    strength: float | None = None,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Beta posterior per (segment, arm) under the pooled empirical-Bayes prior.
-
-    Thompson sampling's ``"pooled"`` prior: ``Beta(prior_alpha, prior_beta)`` plus
-    the other segments' evidence for the same arm (leave-one-out, so a segment's own
-    evidence does not count twice), scaled down to at most ``strength``
-    pseudo-observations by :func:`~bandits.thompson.prior_from_stats`.
-
-    Parameters
-    ----------
-    pulls, rewards : arrays of shape (n_segments, n_arms)
-    prior_alpha, prior_beta : float > 0
-    pooled : bool
-        False (or a single segment): the flat prior, no borrowing.
-    strength : float >= 0, inf, or None
-        None: :func:`~bandits.thompson.empirical_bayes_strength` of the data.
-
-    Returns
-    -------
-    alpha, beta : float64 arrays of shape (n_segments, n_arms)
-        Posterior parameters; ``alpha + beta - prior_alpha - prior_beta`` is the
-        segment's effective number of observations (own plus borrowed).
-    strength : float
-        The strength used (NaN without pooling).
-    """
-    pulls = np.asarray(pulls, dtype=np.float64)
-    rewards = np.asarray(rewards, dtype=np.float64)
-    used = float("nan")
-    prior_a = np.full(pulls.shape, float(prior_alpha))
-    prior_b = np.full(pulls.shape, float(prior_beta))
-    if pooled and pulls.shape[0] > 1:
-        used = empirical_bayes_strength(pulls, rewards) if strength is None else float(strength)
-        other_pulls = np.clip(pulls.sum(axis=0) - pulls, 0.0, None)
-        other_rewards = np.clip(rewards.sum(axis=0) - rewards, 0.0, other_pulls)
-        prior_a, prior_b = prior_from_stats(other_pulls, other_rewards, used, prior_alpha, prior_beta)
-    alpha = prior_a + rewards
-    beta = prior_b + np.clip(pulls - rewards, 0.0, None)
-    return alpha, beta, used
 
 
 class EpsilonGreedy(ChunkedPolicy):

@@ -4,7 +4,7 @@ The phase of a segment follows from the statistics alone (so a rerun from the sa
 statistics decides the same way; a discount can move a segment back). With
 ``pooled=True`` (the default) the tests read the segment's *pooled* posterior: its
 own evidence plus what the empirical-Bayes prior borrows from the other segments
-(:func:`bandits.epsilon_greedy.pooled_posterior`, Thompson sampling's ``"pooled"``
+(:func:`bandits.thompson.pooled_posterior`, Thompson sampling's ``"pooled"``
 prior). Its effective pulls are own pulls plus borrowed pseudo-observations, so
 where segments do not differ a small segment inherits the population's progress
 instead of exploring uniformly on its own; where they do differ, the borrowing is
@@ -43,7 +43,8 @@ from bandits.base import (
     ChunkedPolicy,
     Plan,
 )
-from bandits.epsilon_greedy import EpsilonGreedy, EpsilonGreedyParams, pooled_posterior
+from bandits.epsilon_greedy import EpsilonGreedy, EpsilonGreedyParams
+from bandits.thompson import pooled_posterior
 from bandits.uniform import UniformRandom
 
 PHASES = (PHASE_INITIALIZATION, PHASE_LEARNING, PHASE_OPTIMIZATION)

@@ -152,6 +152,56 @@ def prior_from_stats(
     return prior_alpha + scale * rewards, prior_beta + scale * failures
 
 
+def pooled_posterior(
+    pulls: np.ndarray,
+    rewards: np.ndarray,
+    prior_alpha: float | np.ndarray,
+    prior_beta: float | np.ndarray,
+    *,
+    pooled: bool = True,
+    strength: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Beta posterior per (segment, arm) under the pooled empirical-Bayes prior.
+
+    The base prior plus the other segments' evidence for the same arm (leave-one-out,
+    so a segment's own evidence does not count twice), scaled down to at most
+    ``strength`` pseudo-observations. Thompson sampling, epsilon-greedy and the
+    lifecycle all rank arms by this posterior.
+
+    Parameters
+    ----------
+    pulls, rewards : arrays of shape (n_segments, n_arms)
+    prior_alpha, prior_beta : float > 0, or arrays broadcastable to (n_segments, n_arms)
+    pooled : bool
+        False (or a single segment): the base prior alone, no borrowing.
+    strength : float >= 0, inf, or None
+        None: :func:`empirical_bayes_strength` of the data.
+
+    Returns
+    -------
+    alpha, beta : float64 arrays of shape (n_segments, n_arms)
+        Posterior parameters; ``alpha + beta - prior_alpha - prior_beta`` is the
+        segment's effective number of observations (own plus borrowed).
+    strength : float
+        The strength used (NaN without pooling).
+    """
+    pulls = np.asarray(pulls, dtype=np.float64)
+    rewards = np.asarray(rewards, dtype=np.float64)
+    used = float("nan")
+    prior_a = np.broadcast_to(np.asarray(prior_alpha, dtype=np.float64), pulls.shape)
+    prior_b = np.broadcast_to(np.asarray(prior_beta, dtype=np.float64), pulls.shape)
+    if pooled and pulls.shape[0] > 1:
+        used = empirical_bayes_strength(pulls, rewards) if strength is None else float(strength)
+        other_pulls = np.clip(pulls.sum(axis=0) - pulls, 0.0, None)
+        other_rewards = np.clip(rewards.sum(axis=0) - rewards, 0.0, other_pulls)
+        scale = _shrink(other_pulls, used)
+        prior_a = prior_a + scale * other_rewards
+        prior_b = prior_b + scale * (other_pulls - other_rewards)
+    alpha = prior_a + rewards
+    beta = prior_b + np.clip(pulls - rewards, 0.0, None)
+    return alpha, beta, used
+
+
 def _shrink(pulls: np.ndarray, strength: float) -> np.ndarray:
     """Factor that scales ``pulls`` down to at most ``strength`` pseudo-observations."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -299,24 +349,14 @@ class ThompsonSampling(ChunkedPolicy):
         self._discount(self.params.gamma)
 
     def _after_update(self) -> None:
-        pulls, rewards = self.pulls_, self.rewards_
-        prior_a, prior_b = self.prior_alpha_, self.prior_beta_
-        strength = float("nan")
-        if self.params.prior == "pooled" and self.n_segments > 1:
-            strength = (
-                empirical_bayes_strength(pulls, rewards)
-                if self.params.prior_strength is None
-                else float(self.params.prior_strength)
-            )
-            # Leave-one-out: a segment's own evidence must not enter its prior twice.
-            other_pulls = np.clip(pulls.sum(axis=0) - pulls, 0.0, None)
-            other_rewards = np.clip(rewards.sum(axis=0) - rewards, 0.0, other_pulls)
-            scale = _shrink(other_pulls, strength)
-            prior_a = prior_a + scale * other_rewards
-            prior_b = prior_b + scale * (other_pulls - other_rewards)
-        self.prior_strength_ = strength
-        self.alpha_ = prior_a + rewards
-        self.beta_ = prior_b + np.clip(pulls - rewards, 0.0, None)
+        self.alpha_, self.beta_, self.prior_strength_ = pooled_posterior(
+            self.pulls_,
+            self.rewards_,
+            self.prior_alpha_,
+            self.prior_beta_,
+            pooled=self.params.prior == "pooled",
+            strength=self.params.prior_strength,
+        )
         self._pools.clear()
         self._groups.clear()
 
