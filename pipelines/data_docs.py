@@ -14,12 +14,15 @@ their writes of ``index.html``.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "expectations" / "data_docs_assets"
 VENDOR = Path("static") / "vendor"
@@ -58,6 +61,9 @@ CDN_COPIES = {
     _CDNJS + "font-awesome/6.6.0/css/all.min.css": "fontawesome-free-6.6.0/css/all.min.css",
 }
 
+# Dropped on purpose: no local copy needed (see the module docstring).
+DROPPED = ("https://cdn.jsdelivr.net/npm/vega", "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark")
+
 _EXTERNAL = r"""https?://[^"'\s>]+"""
 _SCRIPT = re.compile(rf"""<script\b[^>]*\bsrc=["']({_EXTERNAL})["'][^>]*>\s*</script>""", re.IGNORECASE)
 _LINK = re.compile(rf"""<link\b[^>]*\bhref=["']({_EXTERNAL})["'][^>]*/?>""", re.IGNORECASE)
@@ -93,6 +99,8 @@ def make_offline(page: Path, docs_dir: Path) -> bool:
 
     def local(url: str) -> str | None:
         copy = CDN_COPIES.get(url)
+        if copy is None and not url.startswith(DROPPED):
+            log.warning("data docs: no local copy of %s (dropped from %s)", url, page.name)
         return (root / VENDOR / copy).as_posix() if copy else None
 
     def script(match: re.Match[str]) -> str:
