@@ -7,11 +7,22 @@ content next to ``dbt/``, not an installed package). Each expectation carries a 
 - ``interactions_batch``: the rows of ``raw.interactions`` landed for logical date D
   (the ingest puts rows whose occurred_at is on UTC day D under logical_date D).
 - ``send_list``: the batch decisions of campaign C on day D (``ops.decisions``).
+
+Volume checks (``volume_vs_recent_days``, ``volume_vs_recent_lists``): a batch must have at
+least ``min_share`` (setting ``VOLUME_MIN_SHARE``, default 0.5) of the median row count of the
+earlier batches that had rows within the last ``VOLUME_LOOKBACK_DAYS`` (14) days, rounded up:
+earlier days of landed interactions, or earlier send lists of the same campaign. The check
+applies only once ``VOLUME_MIN_HISTORY`` (3) such batches exist, so the first days of a
+pipeline or a campaign (small, or empty because nothing was sent yet) pass; from then on an
+empty or truncated day fails. Only days before D count: re-running D, or a backfill, sees the
+same history.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import great_expectations as gx
@@ -30,6 +41,62 @@ def _named(kind: type[gxe.Expectation], name: str, description: str, **kwargs: o
     return kind(meta={"name": name}, description=description, **kwargs)
 
 
+# -- volume against recent batches ------------------------------------------------------------
+@dataclass(frozen=True)
+class VolumeFloor:
+    """The fewest rows a batch may have, from the row counts of recent earlier batches."""
+
+    min_rows: int
+    median: float
+    batches: int  # how many earlier batches the median is of
+    min_share: float
+
+    def explain(self, what: str) -> str:
+        return (
+            f"at least {self.min_rows} rows = {self.min_share:.0%} of the median {self.median:g} "
+            f"of the {self.batches} earlier {what}"
+        )
+
+
+def volume_floor(counts: list[int], *, min_history: int, min_share: float) -> VolumeFloor | None:
+    """The floor from earlier batches' row counts (empty ones ignored); None with too little history."""
+    counts = [c for c in counts if c > 0]
+    if len(counts) < min_history:
+        return None
+    median = float(statistics.median(counts))
+    return VolumeFloor(math.ceil(min_share * median), median, len(counts), min_share)
+
+
+def _volume_expectation(floor: VolumeFloor, name: str, what: str) -> gxe.Expectation:
+    explanation = floor.explain(what)
+    return gxe.ExpectTableRowCountToBeBetween(
+        meta={"name": name, "explain": explanation},
+        description=f"Volume: {explanation}.",
+        min_value=floor.min_rows,
+    )
+
+
+def interactions_history_query(day: date, lookback_days: int) -> str:
+    """Rows landed per logical date in the ``lookback_days`` days before ``day``."""
+    start = day - timedelta(days=int(lookback_days))
+    return f"""
+select logical_date, count(*) as n from raw.interactions
+where logical_date >= date '{start.isoformat()}' and logical_date < date '{day.isoformat()}'
+group by logical_date
+"""
+
+
+def send_list_history_query(campaign_id: int, day: date, lookback_days: int) -> str:
+    """Batch decisions per list date of one campaign in the ``lookback_days`` days before ``day``."""
+    start = day - timedelta(days=int(lookback_days))
+    return f"""
+select decision_date, count(*) as n from ops.decisions
+where campaign_id = {int(campaign_id)} and source = 'batch'
+  and decision_date >= date '{start.isoformat()}' and decision_date < date '{day.isoformat()}'
+group by decision_date
+"""
+
+
 # -- interactions_batch ---------------------------------------------------------------------
 def interactions_batch_query(day: date) -> str:
     """The day's landed events, each with whether its arm belongs to its campaign."""
@@ -44,7 +111,7 @@ where i.logical_date = date '{day.isoformat()}'
 """
 
 
-def interactions_batch_suite(day: date) -> gx.ExpectationSuite:
+def interactions_batch_suite(day: date, volume: VolumeFloor | None = None) -> gx.ExpectationSuite:
     start = datetime.combine(day, time(0), tzinfo=UTC)
     end = start + timedelta(days=1)
     e = _named
@@ -110,6 +177,8 @@ def interactions_batch_suite(day: date) -> gx.ExpectationSuite:
             value_set=[True],
         ),
     ]
+    if volume is not None:
+        expectations.append(_volume_expectation(volume, "volume_vs_recent_days", "days"))
     return gx.ExpectationSuite(name=INTERACTIONS_BATCH, expectations=expectations)
 
 
@@ -136,7 +205,9 @@ def control_share_bounds(holdout_share: float, n_rows: int) -> tuple[float, floa
     return max(0.0, holdout_share - tol), min(1.0, holdout_share + tol)
 
 
-def send_list_suite(holdout_share: float, n_rows: int) -> gx.ExpectationSuite:
+def send_list_suite(
+    holdout_share: float, n_rows: int, volume: VolumeFloor | None = None
+) -> gx.ExpectationSuite:
     low, high = control_share_bounds(holdout_share, n_rows)
     e = _named
     expectations = [
@@ -196,4 +267,6 @@ def send_list_suite(holdout_share: float, n_rows: int) -> gx.ExpectationSuite:
             max_value=high,
         ),
     ]
+    if volume is not None:
+        expectations.append(_volume_expectation(volume, "volume_vs_recent_lists", "lists of the campaign"))
     return gx.ExpectationSuite(name=SEND_LIST, expectations=expectations)

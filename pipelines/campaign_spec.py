@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,7 +24,9 @@ Share = Annotated[float, Field(ge=0.0, le=0.5)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `.nan`/`.inf` fail as "Input should be a finite number" in every float
+    # field (JSON has no NaN: they would be stored as null and break the next daily run).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Audience(_Strict):
@@ -33,7 +36,7 @@ class Audience(_Strict):
     max_age: int = Field(default=120, ge=0, le=120)
     min_income: float = Field(default=0.0, ge=0)
     segments: list[str] | None = None
-    max_customers: int | None = Field(default=None, gt=0)
+    max_customers: int | None = Field(default=None, gt=0, le=100_000_000)
 
     @model_validator(mode="after")
     def _ages_ordered(self) -> Audience:
@@ -64,12 +67,27 @@ class PolicySpec(_Strict):
     name: str = "thompson"
     params: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("params")
+    @classmethod
+    def _params_finite(cls, v: dict[str, Any]) -> dict[str, Any]:
+        # Free-form values escape allow_inf_nan: walk them, nested lists and mappings included.
+        bad = _first_non_finite(v)
+        if bad is not None:
+            where, value = bad
+            raise ValueError(f"{where}: Input should be a finite number, got {value}")
+        return v
+
+    @model_validator(mode="after")
+    def _buildable(self) -> PolicySpec:
+        _check_policy(self)
+        return self
+
 
 class FrequencyCaps(_Strict):
     """Contact limits across all campaigns, counted from logged batch decisions."""
 
-    max_per_week: int = Field(default=3, ge=1)
-    min_days_between: int = Field(default=1, ge=0)
+    max_per_week: int = Field(default=3, ge=1, le=100)
+    min_days_between: int = Field(default=1, ge=0, le=366)
 
 
 class CampaignSpec(_Strict):
@@ -129,7 +147,6 @@ class CampaignSpec(_Strict):
             arm_key(a) for a in self.arms()
         }:
             raise ValueError(f"default_arm {self.default_arm} is not one of the campaign's arms")
-        _check_policy(self.policy)
         return self
 
     # -- derived ---------------------------------------------------------------------------
@@ -158,6 +175,23 @@ def arm_key(params: dict[str, str]) -> str:
 
 def _matches(arm: dict[str, str], rule: dict[str, str]) -> bool:
     return all(arm.get(k) == v for k, v in rule.items())
+
+
+def _first_non_finite(value: Any, where: str = "") -> tuple[str, float] | None:
+    """(dotted path, value) of the first NaN or infinity inside ``value``, else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where, value
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        items = ()
+    for key, item in items:
+        found = _first_non_finite(item, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def _check_policy(spec: PolicySpec) -> None:

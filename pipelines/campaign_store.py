@@ -8,6 +8,7 @@ reactivates them under the same ids.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pipelines.campaign_spec import CampaignSpec, arm_key
-from pipelines.errors import NotFound
+from pipelines.errors import NotFound, UserError
 
 
 @dataclass(frozen=True)
@@ -53,54 +54,84 @@ def apply_campaign(
     engine: sa.Engine, spec: CampaignSpec, source_file: str | Path | None = None
 ) -> ApplyResult:
     """Create or update a campaign and its arms in one transaction."""
-    definition = json.dumps(spec.as_json())
+    return apply_campaigns(engine, [(spec, source_file)])[0]
+
+
+def apply_campaigns(
+    engine: sa.Engine, specs: Sequence[tuple[CampaignSpec, str | Path | None]]
+) -> list[ApplyResult]:
+    """Create or update several campaigns in one transaction: all of them are stored, or none.
+
+    A name given twice is refused before anything is written (it would silently keep the last).
+    """
+    check_unique_names(specs)
     with engine.begin() as conn:
-        # Two applies of the same campaign at once must not race on the arm keys.
-        conn.execute(sa.text("select pg_advisory_xact_lock(hashtext(:n))"), {"n": spec.name})
-        row = conn.execute(
-            sa.text("select campaign_id, checksum from ops.campaigns where name = :n"), {"n": spec.name}
-        ).first()
-        params = {
-            "n": spec.name,
-            "d": spec.description,
-            "s": spec.start_date,
-            "e": spec.end_date,
-            "p": spec.policy.name,
-            "pp": json.dumps(spec.policy.params),
-            "h": spec.holdout_share,
-            "w": spec.attribution_window_days,
-            "def": definition,
-            "f": str(source_file) if source_file else None,
-            "c": spec.checksum(),
-        }
-        if row is None:
-            campaign_id = conn.execute(
-                sa.text(
-                    """insert into ops.campaigns (name, description, start_date, end_date, policy,
-                           policy_params, holdout_share, attribution_window_days, definition,
-                           source_file, checksum)
-                       values (:n, :d, :s, :e, :p, cast(:pp as jsonb), :h, :w, cast(:def as jsonb), :f, :c)
-                       returning campaign_id"""
-                ),
-                params,
-            ).scalar_one()
-        else:
-            campaign_id = row.campaign_id
-            if row.checksum != spec.checksum():
-                conn.execute(
-                    sa.text(
-                        """update ops.campaigns set description = :d, start_date = :s, end_date = :e,
-                               policy = :p, policy_params = cast(:pp as jsonb), holdout_share = :h,
-                               attribution_window_days = :w, definition = cast(:def as jsonb),
-                               source_file = coalesce(:f, source_file), checksum = :c, updated_at = now()
-                           where campaign_id = :id"""
-                    ),
-                    {**params, "id": campaign_id},
-                )
-        added, retired, reactivated = _sync_arms(conn, campaign_id, spec)
-        active = conn.execute(
-            sa.text("select count(*) from ops.arms where campaign_id = :id and active"), {"id": campaign_id}
+        # Lock in name order, so two applies of overlapping sets cannot deadlock.
+        for name in sorted({spec.name for spec, _ in specs}):
+            conn.execute(sa.text("select pg_advisory_xact_lock(hashtext(:n))"), {"n": name})
+        return [_apply(conn, spec, source) for spec, source in specs]
+
+
+def check_unique_names(specs: Sequence[tuple[CampaignSpec, str | Path | None]]) -> None:
+    """UserError naming the second file when two definitions carry the same campaign name."""
+    first_file: dict[str, str | Path | None] = {}
+    for spec, source in specs:
+        if spec.name in first_file:
+            where = f"{source}: " if source else ""
+            earlier = f" in {first_file[spec.name]}" if first_file[spec.name] else ""
+            raise UserError(
+                f"{where}name: campaign {spec.name!r} is already defined{earlier}; "
+                "apply each campaign from one file"
+            )
+        first_file[spec.name] = source
+
+
+def _apply(conn: sa.Connection, spec: CampaignSpec, source_file: str | Path | None) -> ApplyResult:
+    definition = json.dumps(spec.as_json(), allow_nan=False)
+    row = conn.execute(
+        sa.text("select campaign_id, checksum from ops.campaigns where name = :n"), {"n": spec.name}
+    ).first()
+    params = {
+        "n": spec.name,
+        "d": spec.description,
+        "s": spec.start_date,
+        "e": spec.end_date,
+        "p": spec.policy.name,
+        "pp": json.dumps(spec.policy.params, allow_nan=False),
+        "h": spec.holdout_share,
+        "w": spec.attribution_window_days,
+        "def": definition,
+        "f": str(source_file) if source_file else None,
+        "c": spec.checksum(),
+    }
+    if row is None:
+        campaign_id = conn.execute(
+            sa.text(
+                """insert into ops.campaigns (name, description, start_date, end_date, policy,
+                       policy_params, holdout_share, attribution_window_days, definition,
+                       source_file, checksum)
+                   values (:n, :d, :s, :e, :p, cast(:pp as jsonb), :h, :w, cast(:def as jsonb), :f, :c)
+                   returning campaign_id"""
+            ),
+            params,
         ).scalar_one()
+    else:
+        campaign_id = row.campaign_id
+        if row.checksum != spec.checksum():
+            conn.execute(
+                sa.text(
+                    """update ops.campaigns set description = :d, start_date = :s, end_date = :e,
+                           policy = :p, policy_params = cast(:pp as jsonb), holdout_share = :h,
+                           attribution_window_days = :w, definition = cast(:def as jsonb),
+                           source_file = coalesce(:f, source_file), checksum = :c, updated_at = now()
+                       where campaign_id = :id"""
+                ),
+                {**params, "id": campaign_id},
+            )
+    added, retired, reactivated = _sync_arms(conn, campaign_id, spec)
+    active = conn.execute(
+        sa.text("select count(*) from ops.arms where campaign_id = :id and active"), {"id": campaign_id}
+    ).scalar_one()
     changed = row is None or row.checksum != spec.checksum() or bool(added or retired or reactivated)
     return ApplyResult(campaign_id, spec.name, row is None, changed, active, added, retired, reactivated)
 

@@ -30,6 +30,19 @@ class Settings(BaseSettings):
     quarantine_max_share: float = Field(
         default=0.01, ge=0.0, le=1.0, description="Ingestion fails when more rows than this are bad."
     )
+    volume_min_share: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="A day's interactions (or a campaign's send list) fail validation below this share "
+        "of the median of the recent earlier batches (expectations/suites.py: volume checks).",
+    )
+    volume_min_history: int = Field(
+        default=3, ge=1, description="The volume check applies once this many earlier batches had rows."
+    )
+    volume_lookback_days: int = Field(
+        default=14, ge=1, description="Earlier batches count for the volume check within this many days."
+    )
 
     @property
     def home(self) -> Path:

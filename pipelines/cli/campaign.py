@@ -18,17 +18,18 @@ def apply(
 ) -> None:
     """Create or update campaigns and their arms (idempotent; arm ids stay stable).
 
-    Every file is validated before anything is written, so one bad file changes nothing.
+    Every file is validated before anything is written, and all of them are stored in one
+    transaction, so one bad file (or a campaign name given twice) changes nothing.
     """
     from dataclasses import asdict
 
     from pipelines.campaign_spec import load_campaign
-    from pipelines.campaign_store import apply_campaign
+    from pipelines.campaign_store import apply_campaigns, check_unique_names
     from pipelines.db import get_engine
 
-    specs = [(f, load_campaign(f)) for f in files]
-    engine = get_engine()
-    results = [apply_campaign(engine, spec, source_file=f) for f, spec in specs]
+    specs = [(load_campaign(f), f) for f in files]
+    check_unique_names(specs)
+    results = apply_campaigns(get_engine(), specs)
     if as_json:
         print_json([asdict(r) for r in results])
         return

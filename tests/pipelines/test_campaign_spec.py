@@ -95,3 +95,124 @@ def test_everything_excluded_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(UserError, match="every arm is excluded"):
         load_campaign(write(tmp_path, text))
+
+
+# -- values YAML accepts but a campaign must not: NaN, infinities, impossible dates, ... ----------
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("channel_costs: {email: .inf}\n", "channel_costs.email: Input should be a finite number"),
+        ("channel_costs: {email: -.inf}\n", "channel_costs.email: Input should be a finite number"),
+        (
+            "reward: {kind: weighted_engagement, weights: {click: .nan}}\n",
+            "reward.weights.click: Input should be a finite number",
+        ),
+        ("reward: {conversion_value: .NaN}\n", "reward.conversion_value: Input should be a finite number"),
+        (
+            "reward: {conversion_value: 1.0e+400}\n",
+            "reward.conversion_value: Input should be a finite number",
+        ),
+        ("audience: {min_income: 'nan'}\n", "audience.min_income: Input should be a finite number"),
+        ("audience: {max_customers: .inf}\n", "audience.max_customers: Input should be a finite number"),
+        ("holdout_share: .nan\n", "holdout_share: Input should be a finite number"),
+        (
+            "policy: {name: thompson, params: {prior_alpha: .inf}}\n",
+            "policy.params: prior_alpha: Input should be a finite number, got inf",
+        ),
+        (
+            "policy: {name: thompson, params: {extra: [1, {deep: -.inf}]}}\n",
+            "policy.params: extra.1.deep: Input should be a finite number, got -inf",
+        ),
+        (
+            "end_date: 2026-02-30\n",
+            "end_date: Input should be a valid date or datetime, day value is outside",
+        ),
+        (
+            "frequency_caps: {max_per_week: 99999999999}\n",
+            "frequency_caps.max_per_week: Input should be less",
+        ),
+    ],
+)
+def test_non_finite_and_impossible_values_are_refused(tmp_path: Path, extra: str, expected: str) -> None:
+    path = write(tmp_path, MINIMAL + extra)
+    with pytest.raises(UserError) as err:
+        load_campaign(path)
+    assert str(err.value).startswith(f"{path}: {expected}"), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_impossible_start_date_names_the_field(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL.replace("2026-11-01", "2026-13-01"))
+    with pytest.raises(UserError) as err:
+        load_campaign(path)
+    assert str(err.value) == (
+        f"{path}: start_date: Input should be a valid date or datetime, "
+        "month value is outside expected range of 1-12"
+    )
+
+
+def test_the_model_itself_refuses_non_finite_floats() -> None:
+    """The API validates with the models, not the YAML loader: they must refuse NaN on their own."""
+    from pydantic import ValidationError
+
+    from pipelines.campaign_spec import CampaignSpec
+
+    base = {"name": "api", "start_date": "2026-11-01", "parameters": {"channel": ["email"]}}
+    for bad in (
+        {"channel_costs": {"email": float("nan")}},
+        {"reward": {"weights": {"click": float("inf")}}},
+        {"policy": {"name": "thompson", "params": {"prior_beta": [float("-inf")]}}},
+        {"holdout_share": float("nan")},
+    ):
+        with pytest.raises(ValidationError, match="finite number"):
+            CampaignSpec.model_validate({**base, **bad})
+    assert CampaignSpec.model_validate(base).checksum()  # the base is fine
+
+
+def test_latin1_file_is_named_with_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(MINIMAL.replace("name: tiny", "name: tiny\ndescription: Crédit").encode("latin-1"))
+    with pytest.raises(UserError) as err:
+        load_campaign(path)
+    assert str(err.value) == (
+        f"{path}: not UTF-8 text (byte 0xe9 at line 3, column 16); save the file as UTF-8"
+    )
+
+
+def test_utf8_with_bom_and_accents_loads(tmp_path: Path) -> None:
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + (MINIMAL + "description: Crédit à la carte\n").encode())
+    assert load_campaign(path).description == "Crédit à la carte"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (MINIMAL + "name: other\n", "duplicate key name at line 7, column 1 (first at line 2)"),
+        (
+            MINIMAL + "audience:\n  min_age: 21\n  min_age: 30\n",
+            "duplicate key audience.min_age at line 9, column 3 (first at line 8)",
+        ),
+        (
+            MINIMAL.replace("  time_of_day: [morning, evening]", "  channel: [sms]"),
+            "duplicate key parameters.channel at line 6, column 3 (first at line 5)",
+        ),
+        (
+            MINIMAL + "exclusions:\n  - {channel: email, channel: branch}\n",
+            "duplicate key exclusions.0.channel at line 8, column 22 (first at line 8)",
+        ),
+    ],
+)
+def test_duplicate_keys_at_any_depth_are_refused(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(UserError) as err:
+        load_campaign(path)
+    assert str(err.value) == f"{path}: {expected}"
+
+
+def test_anchors_and_merge_keys_still_work(tmp_path: Path) -> None:
+    # An alias repeats a node; it is not a duplicate key.
+    text = MINIMAL + "exclusions:\n  - &rule {channel: branch, time_of_day: evening}\n  - *rule\n"
+    assert len(load_campaign(write(tmp_path, text)).arms()) == 3
+    merged = MINIMAL + "audience:\n  <<: {min_age: 30, max_age: 60}\n  max_age: 70\n"
+    assert load_campaign(write(tmp_path, merged, "m.yaml")).audience.max_age == 70
