@@ -3,7 +3,8 @@
 - labels shuffled over every day: the model cannot beat chance -> refused, even without a champion;
 - a champion that learned nothing (forced in by a person) and a challenger trained on the truth:
   clearly better -> promoted;
-- the same data with another XGBoost seed: a difference of noise -> the champion stays.
+- the same data with another XGBoost seed: a difference of noise (here in the challenger's favour by
+  the point estimate) -> the champion stays.
 """
 
 from __future__ import annotations
@@ -75,11 +76,11 @@ def test_a_clearly_better_challenger_is_promoted(settings_for, examples, arms):
 def test_a_challenger_that_differs_by_noise_is_not_promoted(settings_for, examples, arms):
     first = retrain(settings=settings_for, examples=examples, arms=arms, config=FAST)
     assert first["promoted"]
-    reseeded = retrain(settings=settings_for, examples=examples, arms=arms, config={**FAST, "seed": 3})
+    reseeded = retrain(settings=settings_for, examples=examples, arms=arms, config={**FAST, "seed": 7})
     assert reseeded["metrics"]["auc"] != first["metrics"]["auc"]  # a different model ...
     assert not reseeded["gate_passed"] and not reseeded["promoted"]  # ... but not a better one
     assert reseeded["champion"] == first["version"]
     target = registry_target(settings_for)
     tags = client_for(target.tracking_uri).get_model_version(target.model_name, reseeded["version"]).tags
-    low, high = float(tags["gate_log_loss_gain_low"]), float(tags["gate_log_loss_gain_high"])
-    assert low < 0 < high  # the interval straddles zero: noise
+    gain, low, high = (float(tags[f"gate_log_loss_gain{end}"]) for end in ("", "_low", "_high"))
+    assert 0 < gain and low < 0 < high  # better by the point estimate; the interval straddles zero
