@@ -90,7 +90,11 @@ def _alert(engine: sa.Engine | None, day: date | None, note: str, details: dict)
 
 
 def champion_summary(settings: Settings | None = None) -> dict | None:
-    """The current champion's version and key metrics, for the demo summary."""
+    """The current champion's version and key metrics, for the demo summary.
+
+    Without a champion: ``{"error": why}`` naming the newest version and the gate's reason
+    when the gate refused it, None when nothing was registered.
+    """
     from ml.registry import list_versions
     from pipelines.retrain import registry_target
 
@@ -98,4 +102,10 @@ def champion_summary(settings: Settings | None = None) -> dict | None:
         versions = list_versions(registry_target(settings))
     except Exception as exc:  # the summary must not fail the demo
         return {"error": str(exc)[:200]}
-    return next((v for v in versions if "champion" in str(v.get("aliases", ""))), None)
+    champion = next((v for v in versions if "champion" in v.get("aliases", [])), None)
+    if champion is None and versions:
+        newest = versions[0]
+        if newest["gate"]["passed"] is False:
+            reason = newest["gate"]["reason"][:300]
+            return {"error": f"version {newest['version']} refused by the gate: {reason}"}
+    return champion

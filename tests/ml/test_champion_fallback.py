@@ -99,6 +99,9 @@ def test_corrupt_or_deleted_champion_falls_back_to_the_bandit_with_a_note_and_an
     # The daily decide as it is called today (no day/engine) falls back too; the list is made.
     outcome = daily.decide(campaign_id, DAY)
     assert outcome["model_version"] is None and "champion unavailable" in outcome["note"]
+    # The day's monitoring replaces its own alerts, not this one.
+    daily.monitor(DAY)
+    assert [a.kind for a in _alerts(clean_engine)].count(MODEL_ALERT_KIND) == 1
 
 
 def test_unreachable_registry_raises_the_same_alert(clean_engine, settings_for, monkeypatch):
