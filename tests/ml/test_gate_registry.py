@@ -17,6 +17,7 @@ import pytest
 
 from ml.registry import CHAMPION, Actor, client_for, promote
 from pipelines.retrain import registry_target, retrain
+from pipelines.scoring import champion_summary
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +55,10 @@ def test_a_random_model_is_refused_without_a_champion(settings_for, examples, ar
     recorded = json.loads(Path(client.download_artifacts(result["run_id"], "gate/decision.json", str(folder)))
                           .read_text())
     assert recorded["passed"] is False and recorded["challenger_auc"]["low"] == pytest.approx(low, abs=1e-5)
+    # The demo's summary says why there is no model in use.
+    assert champion_summary(settings_for) == {
+        "error": f"version {result['version']} refused by the gate: {version.tags['gate_reason'][:300]}"
+    }
 
 
 def test_a_clearly_better_challenger_is_promoted(settings_for, examples, arms):
