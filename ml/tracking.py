@@ -25,6 +25,7 @@ from ml.evaluate import Evaluation
 from ml.gate import GateDecision
 from ml.registry import (
     CHALLENGER,
+    GATE_TAG,
     KEY_METRICS,
     MODEL_ARTIFACT,
     STATUS_TAG,
@@ -38,7 +39,6 @@ from ml.registry import (
 from ml.train import TrainResult, booster_feature_names
 
 HANDOVER = "handover"
-GATE_TAG = "gate_passed"
 
 
 class HandoverMissing(LookupError):
