@@ -19,11 +19,14 @@ matured examples) -> **train** (time split: older days train, the newest validat
 early stopping) -> **evaluate** (AUC, log loss, Brier, calibration, lift/gain, feature
 importance, off-policy value of the model's greedy policy) -> **register** (MLflow run,
 new version with alias `challenger`) -> **gate** (the champion is evaluated on the same
-validation days; the challenger must beat it by the configured margins) -> **promote**
-(alias `champion`, unless `auto_promote` is off).
+validation rows; the challenger's AUC interval must clear 0.5 + `min_auc_margin`, and with a
+champion it must be significantly better in log loss and not significantly worse in AUC or
+off-policy value) -> **promote** (alias `champion`, unless `auto_promote` is off).
 
-Tasks exchange a work folder under `$CAMPAIGNOPT_HOME/retrain/` (XCom holds its path and
-small summaries). Review and promote by hand with `campaignopt model list|promote|rollback`;
+Tasks hand over through one MLflow run: XCom carries its run id; each task downloads its
+inputs from the run's artifacts and logs its outputs to it, so tasks may run on different
+workers (the artifact store must be shared: an MLflow server with `--serve-artifacts` or an
+object store). Review and promote by hand with `campaignopt model list|promote|rollback`;
 browse runs with the command `campaignopt model ui` prints.
 """
 
@@ -49,64 +52,67 @@ WEEKLY = CronTriggerTimetable("0 4 * * 1", timezone="UTC")
         "min_days": Param(3, type="integer", minimum=2, description="Skip below this many decision dates."),
         "validation_days": Param(7, type="integer", minimum=1, description="Newest days held out."),
         "auto_promote": Param(True, type="boolean", description="Promote when the gate passes."),
-        "min_log_loss_gain": Param(0.0, type="number", description="Required log-loss gain over champion."),
-        "min_value_gain": Param(0.0, type="number", description="Required off-policy value gain."),
+        "min_auc_margin": Param(0.02, type="number", minimum=0, maximum=0.49,
+                                description="Floor: the AUC interval's lower bound must exceed 0.5 + this."),
+        "min_log_loss_gain": Param(0.0, type="number",
+                                   description="The log-loss gain's lower bound must exceed this."),
+        "max_value_drop": Param(0.0, type="number", minimum=0,
+                                description="Tolerated significant drop of the off-policy value."),
     },
 )
 def model_retraining():
     @task
     def build_training_set(params: dict | None = None, dag_run=None, run_id: str | None = None) -> str:
-        """Snapshot the training set; skip the whole run when there is too little data."""
+        """Snapshot the training set into a new MLflow run; skip the whole run when there is too little."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         from pipelines import retrain
-        from pipelines.settings import get_settings
 
-        # Asset-triggered runs have no logical date: train on what exists up to the trigger.
+        # Asset-triggered and manual runs may have no logical date: train on what exists up to the trigger.
         as_of = (dag_run.logical_date or dag_run.run_after).date()
-        safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id or "manual")
-        work_dir = get_settings().home / "retrain" / f"{as_of.isoformat()}_{safe_run}"
-        summary = retrain.build_training_set(work_dir, config=dict(params or {}), as_of=as_of)
+        summary = retrain.build_training_set(
+            config=dict(params or {}), as_of=as_of, run_tags={"airflow_run_id": run_id or ""}
+        )
         if summary["status"] == retrain.SKIPPED:
             raise AirflowSkipException(f"not enough data to retrain: {summary['reason']}")
-        return str(work_dir)
+        return str(summary["run_id"])
 
     @task
-    def train(work_dir: str) -> dict:
+    def train(mlflow_run_id: str) -> dict:
         from pipelines import retrain
 
-        return retrain.train_step(work_dir)
+        return retrain.train_step(mlflow_run_id)
 
     @task
-    def evaluate(work_dir: str) -> dict:
+    def evaluate(mlflow_run_id: str) -> dict:
         from pipelines import retrain
 
-        return retrain.evaluate_step(work_dir)
+        return retrain.evaluate_step(mlflow_run_id)
 
     @task
-    def register(work_dir: str, run_id: str | None = None) -> dict:
+    def register(mlflow_run_id: str) -> dict:
         from pipelines import retrain
 
-        return retrain.register_step(work_dir, run_tags={"airflow_run_id": run_id or ""})
+        return retrain.register_step(mlflow_run_id)
 
     @task
-    def gate(work_dir: str) -> dict:
+    def gate(mlflow_run_id: str) -> dict:
         from pipelines import retrain
 
-        return retrain.gate_step(work_dir)
+        return retrain.gate_step(mlflow_run_id)
 
     @task
-    def promote(work_dir: str) -> dict:
+    def promote(mlflow_run_id: str) -> dict:
         from pipelines import retrain
 
-        return retrain.promote_step(work_dir)
+        return retrain.promote_step(mlflow_run_id)
 
-    work_dir = build_training_set()
-    trained = train(work_dir)
-    evaluated = evaluate(work_dir)
-    registered = register(work_dir)
-    gated = gate(work_dir)
-    promoted = promote(work_dir)
+    mlflow_run_id = build_training_set()
+    trained = train(mlflow_run_id)
+    evaluated = evaluate(mlflow_run_id)
+    registered = register(mlflow_run_id)
+    gated = gate(mlflow_run_id)
+    promoted = promote(mlflow_run_id)
     trained >> evaluated >> registered >> gated >> promoted
 
 

@@ -2,9 +2,11 @@
 
 Public entry points: :mod:`ml.features` (``FeatureSpec``), :mod:`ml.train`
 (``train_model``), :mod:`ml.evaluate` (``evaluate``), :mod:`ml.scoring`
-(``score_matrix``, ``ResponseModel``) and :mod:`ml.registry` (``log_and_register``,
-``decide_promotion``, ``promote``, ``rollback``, ``load_champion``). Functions take
-DataFrames; reading the database is the job of ``pipelines.retrain``.
+(``score_matrix``, ``ResponseModel``), :mod:`ml.gate` (the promotion rule, with DeLong and
+paired intervals), :mod:`ml.tracking` (the retraining run: hand-over artifacts, logging,
+registering, the gate's record) and :mod:`ml.registry` (``promote``, ``rollback``,
+``list_versions``, ``load_champion``). Functions take DataFrames; reading the database is the
+job of ``pipelines.retrain``.
 """
 
 import os

@@ -171,6 +171,61 @@ def greedy_policy_value(
         ``ope_match_rate`` (share of rows whose logged arm is the model's top arm),
         ``ope_ess`` (effective sample size), ``ope_n`` and ``ope_clipped``.
     """
+    data = _greedy_rows(model, logged, arms, reward_column, chunk_rows)
+    if data is None:
+        return _empty_policy_value()
+    r, p_log, p_tgt = (data[c].to_numpy() for c in ("reward", "propensity", "target"))
+    dr = doubly_robust_estimate(
+        r, p_log, p_tgt, data["q_logged"].to_numpy(), data["q_target"].to_numpy(),
+        clip=weight_clip, confidence=confidence,
+    )
+    try:
+        snips = snips_estimate(r, p_log, p_tgt, clip=weight_clip, confidence=confidence)
+    except ValueError:  # the model never agrees with a logged arm: SNIPS is undefined
+        snips = None
+    metrics = {
+        "ope_n": float(len(data)),
+        "ope_logged_value": float(r.mean()),
+        "ope_match_rate": float(p_tgt.mean()),
+        "ope_ess": dr.effective_sample_size,
+        "ope_clipped": float(dr.n_clipped),
+    }
+    metrics.update(_estimate_fields("ope_dr", dr))
+    metrics.update(_estimate_fields("ope_snips", snips))
+    return metrics
+
+
+def greedy_policy_terms(
+    model: ResponseModel,
+    logged: pd.DataFrame,
+    arms: pd.DataFrame,
+    *,
+    reward_column: str = "reward",
+    weight_clip: float | None = DEFAULT_WEIGHT_CLIP,
+    chunk_rows: int = 262_144,
+) -> np.ndarray | None:
+    """Per-row doubly robust terms of the greedy policy (their mean is ``ope_dr_value``).
+
+    The rows are those :func:`greedy_policy_value` uses, in the same order for any model
+    given the same ``logged`` and ``arms``: two models' terms can be paired row by row.
+
+    Returns
+    -------
+    float array of shape (n,), or None when fewer than 2 rows are usable.
+    """
+    data = _greedy_rows(model, logged, arms, reward_column, chunk_rows)
+    if data is None:
+        return None
+    weights = data["target"].to_numpy() / data["propensity"].to_numpy()
+    if weight_clip is not None:
+        weights = np.minimum(weights, weight_clip)
+    return data["q_target"].to_numpy() + weights * (data["reward"].to_numpy() - data["q_logged"].to_numpy())
+
+
+def _greedy_rows(
+    model: ResponseModel, logged: pd.DataFrame, arms: pd.DataFrame, reward_column: str, chunk_rows: int
+) -> pd.DataFrame | None:
+    """Reward, propensity, target probability and model values of the usable logged rows."""
     rows = _usable_logs(logged, reward_column)
     by_campaign = "campaign_id" in arms.columns and "campaign_id" in rows.columns
     keys = rows["campaign_id"].unique() if by_campaign else [None]
@@ -194,27 +249,8 @@ def greedy_policy_value(
             )
         )
     if not parts or sum(len(p) for p in parts) < 2:
-        return _empty_policy_value()
-    data = pd.concat(parts, ignore_index=True)
-    r, p_log, p_tgt = (data[c].to_numpy() for c in ("reward", "propensity", "target"))
-    dr = doubly_robust_estimate(
-        r, p_log, p_tgt, data["q_logged"].to_numpy(), data["q_target"].to_numpy(),
-        clip=weight_clip, confidence=confidence,
-    )
-    try:
-        snips = snips_estimate(r, p_log, p_tgt, clip=weight_clip, confidence=confidence)
-    except ValueError:  # the model never agrees with a logged arm: SNIPS is undefined
-        snips = None
-    metrics = {
-        "ope_n": float(len(data)),
-        "ope_logged_value": float(r.mean()),
-        "ope_match_rate": float(p_tgt.mean()),
-        "ope_ess": dr.effective_sample_size,
-        "ope_clipped": float(dr.n_clipped),
-    }
-    metrics.update(_estimate_fields("ope_dr", dr))
-    metrics.update(_estimate_fields("ope_snips", snips))
-    return metrics
+        return None
+    return pd.concat(parts, ignore_index=True)
 
 
 # -- charts ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""MLflow tracking and model registry: log a run, register a version, gate, promote, load.
+"""MLflow model registry: aliases, promote and roll back (with who, when, why), list, load.
 
 Conventions (MLflow 3 aliases, not stages):
 
@@ -9,8 +9,11 @@ Conventions (MLflow 3 aliases, not stages):
   appends the version to the registered model's tag ``champion_history`` so
   :func:`rollback` can restore the previous champion;
 - each version carries tags: ``validation_status`` (``pending`` -> ``passed``/``failed``,
-  ``promoted``, ``rolled_back``), the gate's reason, and its key validation metrics, so a
-  listing needs no run lookups.
+  ``promoted``, ``rolled_back``), the gate's verdict (``gate_passed``, its reason and
+  intervals, see :mod:`ml.tracking`), its key validation metrics, and the audit of every
+  promotion and rollback (``promoted_by``/``_at``/``_reason``, ``rolled_back_by``/...), so
+  a listing needs no run lookups;
+- a version the gate refused (or never judged) becomes champion only with ``force=True``.
 
 The model is logged with MLflow's xgboost flavour (an ``XGBClassifier``: scorers call
 ``predict_proba`` on the numpy feature matrix) and the fitted :class:`FeatureSpec` rides
@@ -20,21 +23,18 @@ reads project settings: the caller passes the tracking URI and artifact location
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import math
 import os
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 
-from ml.evaluate import Evaluation
 from ml.features import FeatureSpec
 from ml.scoring import ResponseModel
-from ml.train import TrainResult, booster_feature_names
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
@@ -45,7 +45,13 @@ MODEL_ARTIFACT = "model"
 # Metrics copied onto each version as tags (prefix "val_"), shown by `model list`.
 KEY_METRICS = ("auc", "log_loss", "brier", "top_decile_lift", "ope_dr_value", "ope_snips_value")
 _HISTORY_KEEP = 100
-_GATE_METRICS = ("log_loss", "auc", "ope_dr_value", "ope_snips_value")
+GATE_TAG = "gate_passed"
+# Audit tags written by promote/rollback, shown by `model list --json`.
+AUDIT_TAGS = (
+    "promoted_by", "promoted_at", "promote_reason", "promote_forced",
+    "rolled_back_by", "rolled_back_at", "rollback_reason",
+    "restored_by", "restored_at", "restore_reason",
+)
 
 # No network here and no wish to phone home: MLflow's telemetry stays off unless asked.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -58,6 +64,22 @@ class RegistryUnavailable(RuntimeError):
 
 class UnknownModelVersion(LookupError):
     """No such registered model or version."""
+
+
+class ModelUnavailable(RuntimeError):
+    """The version exists but its artifact cannot be loaded (deleted, truncated, corrupt)."""
+
+
+class GateRefused(ValueError):
+    """Promoting a version the gate refused (or never judged) without ``force``."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who changes the champion, and why (recorded on the version with the time)."""
+
+    by: str
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,58 +127,6 @@ class Champion(NamedTuple):
     quality: float
 
 
-@dataclass(frozen=True)
-class GateConfig:
-    """When a challenger replaces the champion.
-
-    Parameters
-    ----------
-    min_log_loss_gain : float
-        The challenger's validation log loss must be at least this much lower than the
-        champion's on the same window (0: no worse).
-    min_value_gain : float
-        The challenger's off-policy value (``value_metric``) must exceed the champion's by at
-        least this much (0: no worse). Skipped when either value is unknown (no arms or
-        no propensities on the window).
-    value_metric : str
-        ``ope_dr_value`` (doubly robust) or ``ope_snips_value``.
-    auto_promote : bool
-        False: the gate still runs and tags the version, but promotion is left to a person
-        (``campaignopt model promote VERSION``).
-    """
-
-    min_log_loss_gain: float = 0.0
-    min_value_gain: float = 0.0
-    value_metric: str = "ope_dr_value"
-    auto_promote: bool = True
-
-    def __post_init__(self) -> None:
-        if self.value_metric not in ("ope_dr_value", "ope_snips_value"):
-            raise ValueError(
-                f"value_metric must be ope_dr_value or ope_snips_value, got {self.value_metric!r}"
-            )
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    """The gate's verdict, with the numbers it compared."""
-
-    passed: bool
-    reason: str
-    champion_version: str | None
-    challenger_metrics: dict[str, float]
-    champion_metrics: dict[str, float] | None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "passed": self.passed,
-            "reason": self.reason,
-            "champion_version": self.champion_version,
-            "challenger": _finite(self.challenger_metrics, _GATE_METRICS),
-            "champion": _finite(self.champion_metrics or {}, _GATE_METRICS),
-        }
-
-
 # -- connecting --------------------------------------------------------------------------------
 
 
@@ -181,140 +151,6 @@ def ensure_experiment(target: RegistryTarget) -> str:
         return client.create_experiment(target.experiment, artifact_location=location)
 
 
-# -- logging and registering --------------------------------------------------------------------
-
-
-def log_and_register(
-    target: RegistryTarget,
-    result: TrainResult,
-    evaluation: Evaluation,
-    *,
-    dataset: Mapping[str, object] | None = None,
-    run_name: str | None = None,
-    extra_tags: Mapping[str, str] | None = None,
-) -> RegisteredVersion:
-    """Log a run (params, metrics, charts, dataset facts, the model) and register a version.
-
-    The new version gets the alias ``challenger`` and ``validation_status=pending``.
-
-    Parameters
-    ----------
-    target : RegistryTarget
-    result : TrainResult
-        From :func:`ml.train.train_model`.
-    evaluation : Evaluation
-        From :func:`ml.evaluate.evaluate` on ``result.split.valid``.
-    dataset : mapping, optional
-        Facts about the training set (row count, date range, source table), logged as
-        ``dataset.*`` params.
-    run_name : str, optional
-    extra_tags : mapping, optional
-        More run tags (e.g. the Airflow run id).
-
-    Returns
-    -------
-    RegisteredVersion
-    """
-    import mlflow
-    import xgboost
-    from mlflow.models import infer_signature
-
-    experiment_id = ensure_experiment(target)
-    mlflow.set_tracking_uri(target.tracking_uri)
-    mlflow.set_registry_uri(target.tracking_uri)
-    params = {f"train.{k}": v for k, v in result.config.to_params().items()}
-    params.update({f"split.{k}": v for k, v in result.split.describe().items()})
-    params["split.cutoff"] = str(result.split.cutoff)
-    params.update({f"dataset.{k}": v for k, v in (dataset or {}).items()})
-    params["features.n"] = result.spec.n_features
-    metrics = {f"val_{k}": v for k, v in evaluation.metrics.items() if _is_number(v)}
-    metrics.update({"best_iteration": float(result.best_iteration), "train_seconds": result.train_seconds})
-
-    example = result.split.valid.head(5)
-    example_x = pd.DataFrame(
-        result.spec.transform(example), columns=booster_feature_names(result.spec.feature_names)
-    )
-    signature = infer_signature(example_x, result.model.predict_proba(example_x.to_numpy()))
-    with _mlflow_errors(), mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        mlflow.log_params({k: _param_value(v) for k, v in params.items()})
-        mlflow.log_metrics(metrics)
-        mlflow.set_tags({"model_name": target.model_name, **(extra_tags or {})})
-        with tempfile.TemporaryDirectory() as tmp:
-            _write_tables(Path(tmp), result, evaluation)
-            mlflow.log_artifacts(tmp, artifact_path="evaluation")
-        for path in evaluation.charts.values():
-            mlflow.log_artifact(str(path), artifact_path="charts")
-        info = mlflow.xgboost.log_model(
-            result.model,
-            name=MODEL_ARTIFACT,
-            signature=signature,
-            input_example=example_x,
-            registered_model_name=target.model_name,
-            metadata={"feature_spec": result.spec.to_dict()},
-            # Explicit requirements: inferring them imports and inspects the environment (~10 s).
-            pip_requirements=[f"xgboost-cpu=={xgboost.__version__}", "scikit-learn", "pandas"],
-            model_format="ubj",
-        )
-        version = str(info.registered_model_version)
-        client = client_for(target.tracking_uri)
-        client.set_registered_model_alias(target.model_name, CHALLENGER, version)
-        _tag_version(client, target.model_name, version, evaluation.metrics, status="pending")
-        client.set_model_version_tag(target.model_name, version, "valid_window",
-                                     f"{params['split.valid_date_from']}..{params['split.valid_date_to']}")
-    return RegisteredVersion(run.info.run_id, version, f"models:/{target.model_name}/{version}")
-
-
-# -- the gate ---------------------------------------------------------------------------------
-
-
-def decide_promotion(
-    challenger_metrics: Mapping[str, float],
-    champion_metrics: Mapping[str, float] | None,
-    config: GateConfig,
-    champion_version: str | None = None,
-) -> GateDecision:
-    """Compare a challenger with the champion measured on the same validation window.
-
-    Without a champion the challenger passes. Otherwise it must beat the champion's log
-    loss by ``min_log_loss_gain`` and its off-policy value by ``min_value_gain`` (the value
-    test is skipped, and says so, when either value is unknown).
-    """
-    challenger = dict(challenger_metrics)
-    if champion_metrics is None:
-        return GateDecision(True, "no champion yet", None, challenger, None)
-    champion = dict(champion_metrics)
-    ll_gain = champion["log_loss"] - challenger["log_loss"]
-    reasons = []
-    passed = ll_gain >= config.min_log_loss_gain
-    reasons.append(
-        f"log loss {challenger['log_loss']:.5f} vs champion {champion['log_loss']:.5f} "
-        f"(gain {ll_gain:+.5f}, need >= {config.min_log_loss_gain:+.5f})"
-    )
-    c_value, k_value = challenger.get(config.value_metric), champion.get(config.value_metric)
-    if _is_number(c_value) and _is_number(k_value):
-        value_gain = c_value - k_value
-        passed = passed and value_gain >= config.min_value_gain
-        reasons.append(
-            f"{config.value_metric} {c_value:.5f} vs champion {k_value:.5f} "
-            f"(gain {value_gain:+.5f}, need >= {config.min_value_gain:+.5f})"
-        )
-    else:
-        reasons.append(f"{config.value_metric} unknown on this window: not compared")
-    return GateDecision(passed, "; ".join(reasons), champion_version, challenger, champion)
-
-
-def record_gate(target: RegistryTarget, version: str, decision: GateDecision) -> None:
-    """Tag ``version`` with the gate's verdict (``validation_status`` passed/failed, reason)."""
-    client = client_for(target.tracking_uri)
-    with _mlflow_errors():
-        client.set_model_version_tag(target.model_name, version, STATUS_TAG,
-                                     "passed" if decision.passed else "failed")
-        client.set_model_version_tag(target.model_name, version, "gate_reason", decision.reason[:4000])
-        if decision.champion_version:
-            client.set_model_version_tag(target.model_name, version, "gate_champion_version",
-                                         decision.champion_version)
-
-
 # -- aliases: promote and roll back -------------------------------------------------------------
 
 
@@ -324,18 +160,37 @@ def champion_version(target: RegistryTarget) -> str | None:
     return aliases.get(CHAMPION)
 
 
-def promote(target: RegistryTarget, version: str) -> str | None:
+def promote(
+    target: RegistryTarget, version: str, *, actor: Actor | None = None, force: bool = False
+) -> str | None:
     """Make ``version`` the champion; returns the previous champion version (or None).
+
+    Parameters
+    ----------
+    actor : Actor, optional
+        Who promotes and why; recorded as ``promoted_by``/``promoted_at``/``promote_reason``.
+    force : bool
+        Promote even when the gate refused the version (or never judged it); recorded as
+        ``promote_forced``.
 
     Raises
     ------
     UnknownModelVersion
         When the version does not exist.
+    GateRefused
+        When the gate did not pass the version and ``force`` is False.
     """
     version = str(version)
     client = client_for(target.tracking_uri)
     with _mlflow_errors():
-        _get_version(client, target.model_name, version)
+        mv = _get_version(client, target.model_name, version)
+        verdict = (mv.tags or {}).get(GATE_TAG)
+        if verdict != "true" and not force:
+            why = (mv.tags or {}).get("gate_reason", "") if verdict == "false" else "the gate never judged it"
+            raise GateRefused(
+                f"version {version} of {target.model_name} was not passed by the gate ({why[:300]}); "
+                "add --force (and --reason) to promote it anyway"
+            )
         previous = champion_version(target)
         history = _history(client, target.model_name)
         if previous and (not history or history[-1] != previous):
@@ -345,11 +200,17 @@ def promote(target: RegistryTarget, version: str) -> str | None:
             history.append(version)
         _set_history(client, target.model_name, history)
         client.set_model_version_tag(target.model_name, version, STATUS_TAG, "promoted")
+        _audit(client, target.model_name, version, "promoted", "promote", actor)
+        client.set_model_version_tag(target.model_name, version, "promote_forced",
+                                     "true" if force and verdict != "true" else "false")
     return previous
 
 
-def rollback(target: RegistryTarget) -> tuple[str, str]:
+def rollback(target: RegistryTarget, *, actor: Actor | None = None) -> tuple[str, str]:
     """Give the ``champion`` alias back to the previous champion.
+
+    The version left gets ``rolled_back_by``/``_at``/``rollback_reason``, the one restored
+    ``restored_by``/``_at``/``restore_reason``.
 
     Returns
     -------
@@ -376,7 +237,18 @@ def rollback(target: RegistryTarget) -> tuple[str, str]:
         client.set_registered_model_alias(target.model_name, CHAMPION, previous)
         _set_history(client, target.model_name, history)
         client.set_model_version_tag(target.model_name, current, STATUS_TAG, "rolled_back")
+        _audit(client, target.model_name, current, "rolled_back", "rollback", actor)
+        client.set_model_version_tag(target.model_name, previous, STATUS_TAG, "promoted")
+        _audit(client, target.model_name, previous, "restored", "restore", actor)
     return current, previous
+
+
+def _audit(client, name: str, version: str, done: str, verb: str, actor: Actor | None) -> None:
+    actor = actor or Actor(by="unknown")
+    when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    client.set_model_version_tag(name, version, f"{done}_by", actor.by[:250])
+    client.set_model_version_tag(name, version, f"{done}_at", when)
+    client.set_model_version_tag(name, version, f"{verb}_reason", actor.reason[:4000])
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -408,6 +280,15 @@ def list_versions(target: RegistryTarget) -> list[dict[str, object]]:
                 "run_id": mv.run_id,
                 "valid_window": tags.get("valid_window", ""),
                 "metrics": {k: _float(tags.get(f"val_{k}")) for k in KEY_METRICS},
+                "gate": {
+                    "passed": {"true": True, "false": False}.get(tags.get(GATE_TAG, "")),
+                    "reason": tags.get("gate_reason", ""),
+                    "champion_version": tags.get("gate_champion_version") or None,
+                    "auc_low": _float(tags.get("gate_challenger_auc_low")),
+                    "log_loss_gain_low": _float(tags.get("gate_log_loss_gain_low")),
+                },
+                "audit": {k: tags[k] for k in AUDIT_TAGS if k in tags},
+                "description": mv.description or "",
             }
         )
     return rows
@@ -450,12 +331,22 @@ def _load_model(tracking_uri: str, model_uri: str) -> ResponseModel:
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
-        metadata = Model.load(local).metadata or {}
-        if "feature_spec" not in metadata:
-            raise UnknownModelVersion(f"{model_uri} has no feature_spec metadata: not a campaignopt model")
-        classifier = mlflow.xgboost.load_model(local)
-    return ResponseModel(classifier=classifier, spec=FeatureSpec.from_dict(metadata["feature_spec"]))
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+            metadata = Model.load(local).metadata or {}
+            if "feature_spec" not in metadata:
+                raise ModelUnavailable(f"{model_uri} has no feature_spec metadata: not a campaignopt model")
+            classifier = mlflow.xgboost.load_model(local)
+            spec = FeatureSpec.from_dict(metadata["feature_spec"])
+        except ModelUnavailable:
+            raise
+        except Exception as exc:
+            if _is_connection_error(exc):
+                raise  # the registry is down: _mlflow_errors says so
+            # A deleted, truncated or corrupt artifact: the version exists, its model does not load.
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise ModelUnavailable(f"{model_uri} cannot be loaded: {type(exc).__name__}: {first}") from exc
+    return ResponseModel(classifier=classifier, spec=spec)
 
 
 def _aliases(target: RegistryTarget) -> dict[str, str]:
@@ -489,20 +380,7 @@ def _set_history(client, name: str, history: list[str]) -> None:
     client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history[-_HISTORY_KEEP:]))
 
 
-def _tag_version(client, name: str, version: str, metrics: Mapping[str, float], status: str) -> None:
-    client.set_model_version_tag(name, version, STATUS_TAG, status)
-    for key in KEY_METRICS:
-        value = metrics.get(key)
-        if _is_number(value):
-            client.set_model_version_tag(name, version, f"val_{key}", f"{value:.6g}")
-
-
-def _write_tables(folder: Path, result: TrainResult, evaluation: Evaluation) -> None:
-    evaluation.calibration.to_csv(folder / "calibration.csv", index=False)
-    evaluation.lift.to_csv(folder / "lift_gain.csv", index=False)
-    evaluation.importance.to_csv(folder / "feature_importance.csv", index=False)
-    (folder / "metrics.json").write_text(json.dumps(_finite(evaluation.metrics), indent=2, sort_keys=True))
-    (folder / "feature_spec.json").write_text(json.dumps(result.spec.to_dict(), indent=2))
+_OWN_ERRORS = (UnknownModelVersion, RegistryUnavailable, ModelUnavailable, GateRefused)
 
 
 class _mlflow_errors:
@@ -512,7 +390,7 @@ class _mlflow_errors:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc is None or isinstance(exc, (UnknownModelVersion, RegistryUnavailable)):
+        if exc is None or isinstance(exc, _OWN_ERRORS):
             return False
         if _is_connection_error(exc):
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -551,12 +429,3 @@ def _float(value: object) -> float:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return float("nan")
-
-
-def _finite(metrics: Mapping[str, float], keys: tuple[str, ...] | None = None) -> dict[str, float | None]:
-    keys = keys or tuple(metrics)
-    return {k: (float(metrics[k]) if _is_number(metrics.get(k)) else None) for k in keys}
-
-
-def _param_value(value: object) -> object:
-    return "None" if value is None else value

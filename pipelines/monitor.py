@@ -156,13 +156,20 @@ def _feature_drift(conn: sa.Connection, day: date) -> list[dict]:
     ]
 
 
+MONITOR_ALERT_KINDS = ("conversion_drift", "feature_drift", "quarantine")
+
+
 def monitor_day(engine: sa.Engine, day: date) -> dict:
     """Compute KPIs and replace the day's alerts; returns a summary for XCom and people."""
     with engine.connect() as conn:
         kpis = campaign_kpis(conn, day)
         alerts = drift_alerts(conn, day)
     with engine.begin() as conn:
-        conn.execute(sa.text("delete from ops.alerts where alert_date = :d"), {"d": day})
+        # Only the kinds monitoring writes: other steps' alerts of D (e.g. model_unavailable) stay.
+        conn.execute(
+            sa.text("delete from ops.alerts where alert_date = :d and kind = any(:kinds)"),
+            {"d": day, "kinds": list(MONITOR_ALERT_KINDS)},
+        )
         if alerts:
             conn.execute(
                 sa.text(

@@ -6,7 +6,9 @@ Versions live in the MLflow model registry (one registered model per environment
 
 from __future__ import annotations
 
+import getpass
 import math
+import os
 from contextlib import contextmanager
 
 import typer
@@ -36,11 +38,14 @@ def register(app: typer.Typer) -> None:
 
 @contextmanager
 def _registry_errors():
-    """Registry failures end in one line: unknown version -> NotFound, unreachable -> ServiceUnavailable."""
-    from ml.registry import RegistryUnavailable, UnknownModelVersion
+    """Registry failures end in one line: unknown version -> NotFound, unreachable -> ServiceUnavailable,
+    a gate-refused version without --force -> UserError (exit 2)."""
+    from ml.registry import GateRefused, RegistryUnavailable, UnknownModelVersion
 
     try:
         yield
+    except GateRefused as exc:
+        raise UserError(str(exc)) from None
     except UnknownModelVersion as exc:
         raise NotFound(str(exc)) from None
     except RegistryUnavailable as exc:
@@ -74,6 +79,7 @@ def list_command(
             "version": row["version"],
             "aliases": ",".join(row["aliases"]) or None,
             "status": row["status"] or None,
+            "gate": {True: "passed", False: "refused"}.get(row["gate"]["passed"]),
             "auc": _round(row["metrics"]["auc"], 3),
             "log loss": _round(row["metrics"]["log_loss"], 4),
             "DR value": _round(row["metrics"]["ope_dr_value"], 4),
@@ -84,28 +90,55 @@ def list_command(
     print_table(rows, title=f"model {target.model_name}")
 
 
+BY_HELP = "Who does it (recorded on the version); default $CAMPAIGNOPT_USER or the login name."
+
+
+def _who(by: str | None) -> str:
+    by = by or os.environ.get("CAMPAIGNOPT_USER") or ""
+    if not by:
+        try:
+            by = getpass.getuser()
+        except (KeyError, OSError):  # no login name (e.g. a container without a passwd entry)
+            by = "unknown"
+    return by
+
+
 @model_app.command("promote")
 def promote_command(
     version: str = typer.Argument(..., help="Registered version number to make champion."),
+    force: bool = typer.Option(
+        False, "--force", help="Promote although the gate refused (or never judged) it; needs --reason."
+    ),
+    by: str = typer.Option(None, "--by", help=BY_HELP),
+    reason: str = typer.Option("", "--reason", help="Why (recorded on the version)."),
 ) -> None:
-    """Make VERSION the champion (scorers pick it up on their next load)."""
-    from ml.registry import promote
+    """Make VERSION the champion (scorers pick it up on their next load).
 
+    Records who, when and why on the version (tags promoted_by, promoted_at, promote_reason,
+    promote_forced; see `model list --json`).
+    """
+    from ml.registry import Actor, promote
+
+    if force and not reason.strip():
+        raise UserError("--force needs --reason: say why the gate's verdict is overridden")
     with _registry_errors():
         target = _target()
-        previous = promote(target, version)
+        previous = promote(target, version, actor=Actor(by=_who(by), reason=reason), force=force)
     was = f" (was {previous})" if previous else ""
     typer.echo(f"{target.model_name}: version {version} is now champion{was}")
 
 
 @model_app.command("rollback")
-def rollback_command() -> None:
-    """Give the champion alias back to the previous champion."""
-    from ml.registry import rollback
+def rollback_command(
+    by: str = typer.Option(None, "--by", help=BY_HELP),
+    reason: str = typer.Option("", "--reason", help="Why (recorded on both versions)."),
+) -> None:
+    """Give the champion alias back to the previous champion (who, when and why are recorded)."""
+    from ml.registry import Actor, rollback
 
     with _registry_errors():
         target = _target()
-        old, new = rollback(target)
+        old, new = rollback(target, actor=Actor(by=_who(by), reason=reason))
     typer.echo(f"{target.model_name}: champion rolled back from version {old} to version {new}")
 
 

@@ -43,10 +43,31 @@ def test_model_list_json_promote_and_rollback(settings_for, examples, arms, monk
     code, out, _ = _run(monkeypatch, capsys, "model", "list")
     assert code == 0 and "champion" in out and "challenger" in out
 
-    code, out, _ = _run(monkeypatch, capsys, "model", "promote", "2")
+    # Version 2 is the same model as version 1: the gate refused it (not significantly better).
+    assert listed["versions"][0]["gate"]["passed"] is False
+    code, out, err = _run(monkeypatch, capsys, "model", "promote", "2")
+    assert code == 2 and err.strip().count("\n") == 0
+    assert "version 2" in err and "not passed by the gate" in err
+    assert "log-loss gain" in err and "--force" in err
+    code, _, err = _run(monkeypatch, capsys, "model", "promote", "2", "--force")
+    assert code == 2 and "--force needs --reason" in err
+
+    monkeypatch.setenv("CAMPAIGNOPT_USER", "ana.ml")
+    code, out, _ = _run(monkeypatch, capsys, "model", "promote", "2", "--force", "--reason", "ticket ML-7")
     assert code == 0 and "version 2 is now champion (was 1)" in out
-    code, out, _ = _run(monkeypatch, capsys, "model", "rollback")
+    code, out, _ = _run(monkeypatch, capsys, "model", "rollback", "--by", "ben.ops",
+                        "--reason", "lists looked off")
     assert code == 0 and "from version 2 to version 1" in out
+
+    code, out, _ = _run(monkeypatch, capsys, "model", "list", "--json")
+    v2, v1 = json.loads(out)["versions"]
+    assert v2["audit"]["promoted_by"] == "ana.ml" and v2["audit"]["promote_reason"] == "ticket ML-7"
+    assert v2["audit"]["promote_forced"] == "true"
+    assert v2["audit"]["rolled_back_by"] == "ben.ops" and v2["audit"]["rollback_reason"] == "lists looked off"
+    assert v2["audit"]["promoted_at"] <= v2["audit"]["rolled_back_at"]
+    assert v1["audit"]["restored_by"] == "ben.ops" and v1["aliases"] == ["champion"]
+    assert v1["audit"]["promoted_by"].startswith("retraining gate (run ")  # the automatic promotion
+    assert v1["description"].startswith("Gate PASSED: no champion yet; AUC")
 
 
 def test_unknown_version_is_one_line_not_found(settings_for, monkeypatch, capsys):

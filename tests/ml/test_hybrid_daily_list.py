@@ -51,7 +51,6 @@ def test_decide_uses_the_champion_and_falls_back_without_one(
     assert rows and all(r.model_version is None and r.note == result["note"] for r in rows)
 
     trained = retrain(
-        test_home / "retrain",
         settings=get_settings(),
         examples=examples,
         arms=arms,

@@ -8,6 +8,8 @@ import pytest
 from ml.registry import (
     CHALLENGER,
     CHAMPION,
+    Actor,
+    GateRefused,
     UnknownModelVersion,
     client_for,
     list_versions,
@@ -43,7 +45,7 @@ def test_first_training_registers_a_champion_and_a_worse_model_is_refused(settin
     first = retrain(settings=settings_for, examples=examples, arms=arms, config=FAST)
     assert first["status"] == "done" and first["version"] == "1"
     assert first["promoted"] is True and first["champion"] == "1"
-    assert first["gate"] == "no champion yet"
+    assert first["gate"].startswith("no champion yet; AUC") and "above the floor 0.520" in first["gate"]
 
     target = registry_target(settings_for)
     client = client_for(target.tracking_uri)
@@ -70,7 +72,7 @@ def test_first_training_registers_a_champion_and_a_worse_model_is_refused(settin
     assert second["version"] == "2"
     assert second["gate_passed"] is False and second["promoted"] is False
     assert second["champion"] == "1"
-    assert "log loss" in second["gate"]
+    assert "not significantly above" in second["gate"]
     aliases = client.get_registered_model(target.model_name).aliases
     assert {alias: str(v) for alias, v in aliases.items()} == {CHAMPION: "1", CHALLENGER: "2"}
     assert client.get_model_version(target.model_name, "2").tags["validation_status"] == "failed"
@@ -79,13 +81,17 @@ def test_first_training_registers_a_champion_and_a_worse_model_is_refused(settin
 def test_promote_rollback_and_unknown_versions(settings_for, examples, arms):
     target = registry_target(settings_for)
     retrain(settings=settings_for, examples=examples, arms=arms, config=FAST)
-    # The same data and seed give the same model: no worse than the champion, so it passes.
+    # The same data and seed give the same model: not significantly better, so the champion stays.
     again = retrain(settings=settings_for, examples=examples, arms=arms, config=FAST)
-    assert again["gate_passed"] and again["promoted"] and again["champion"] == "2"
+    assert not again["gate_passed"] and not again["promoted"] and again["champion"] == "1"
+    assert "log-loss gain over champion v1 +0.00000 [+0.00000, +0.00000]" in again["gate"]
+    with pytest.raises(GateRefused, match="version 2 of .* was not passed by the gate"):
+        promote(target, "2")
+    assert promote(target, "2", force=True, actor=Actor("ana", "same model, new data snapshot")) == "1"
 
-    assert rollback(target) == ("2", "1")
+    assert rollback(target, actor=Actor("ben", "compare in production")) == ("2", "1")
     assert load_champion(target.model_name, tracking_uri=target.tracking_uri).version == "1"
-    assert promote(target, "2") == "1"
+    assert promote(target, "2", force=True) == "1"
     assert rollback(target) == ("2", "1")
     with pytest.raises(UnknownModelVersion, match="no earlier champion"):
         rollback(target)
@@ -95,7 +101,10 @@ def test_promote_rollback_and_unknown_versions(settings_for, examples, arms):
     listed = list_versions(target)
     assert [row["version"] for row in listed] == ["2", "1"]
     assert listed[0]["status"] == "rolled_back" and CHALLENGER in listed[0]["aliases"]
-    assert listed[1]["aliases"] == [CHAMPION]
+    assert listed[1]["aliases"] == [CHAMPION] and listed[1]["status"] == "promoted"
+    assert listed[0]["gate"]["passed"] is False and listed[1]["gate"]["passed"] is True
+    assert listed[0]["audit"]["promote_forced"] == "true"
+    assert listed[0]["audit"]["rolled_back_by"] == "unknown"  # the last rollback named nobody
 
 
 def test_without_auto_promotion_there_is_no_champion(settings_for, examples, arms):

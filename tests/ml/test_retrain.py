@@ -30,13 +30,13 @@ def test_config_from_flat_params_and_unknown_keys():
 
 def test_too_few_examples_is_a_clean_skip(tmp_path, examples):
     settings = Settings(campaignopt_home=tmp_path)
-    result = retrain(tmp_path / "run", settings=settings, examples=examples.head(300))
+    result = retrain(settings=settings, examples=examples.head(300))
     assert result["status"] == SKIPPED and "fewer than min_examples=1000" in result["reason"]
 
 
 def test_a_single_day_is_a_clean_skip(tmp_path, examples):
     one_day = examples[examples["decision_date"] == examples["decision_date"].max()]
-    summary = build_training_set(tmp_path, examples=one_day, config={"min_examples": 10})
+    summary = build_training_set(examples=one_day, config={"min_examples": 10})
     assert summary["status"] == SKIPPED and "min_days" in summary["reason"]
 
 
@@ -78,7 +78,7 @@ def test_retrain_reads_the_mart_from_postgres(settings_for, scratch_database, ex
     settings = settings_for.model_copy(update={"database_url": url})
 
     # Before dbt has built the mart: a clean skip, not an error.
-    empty = retrain(settings.home / "empty", settings=settings)
+    empty = retrain(settings=settings)
     assert empty["status"] == SKIPPED and "no matured examples" in empty["reason"]
 
     with engine.begin() as conn:
@@ -95,7 +95,7 @@ def test_retrain_reads_the_mart_from_postgres(settings_for, scratch_database, ex
     )
     ops_arms.to_sql("arms", engine, schema="ops", index=False, dtype={"params": sa.dialects.postgresql.JSONB})
 
-    result = retrain(settings.home / "run", settings=settings, as_of="2026-01-28",
+    result = retrain(settings=settings, as_of="2026-01-28",
                      config={"n_estimators": 60, "early_stopping_rounds": 10})
     assert result["status"] == "done" and result["promoted"]
     assert result["rows"] == len(examples) and result["date_to"] == "2026-01-28"
