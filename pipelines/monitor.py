@@ -76,7 +76,10 @@ def _estimated_regret(conn: sa.Connection) -> dict[int, float]:
     if stats.empty:
         return {}
     stats["mean"] = stats["alpha"] / (stats["alpha"] + stats["beta"])
-    best = stats.groupby("campaign_id")["mean"].transform("max")
+    # The best arm among those tried: an arm never sent sits at its prior mean, which says
+    # nothing about what it would have earned and would make the estimate the prior's.
+    tried_mean = stats["mean"].where(stats["matured"] > 0)
+    best = tried_mean.groupby(stats["campaign_id"]).transform("max").fillna(stats["mean"])
     stats["lost"] = (best - stats["mean"]) * stats["matured"]
     return {int(k): float(v) for k, v in stats.groupby("campaign_id")["lost"].sum().items()}
 

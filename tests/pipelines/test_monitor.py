@@ -258,12 +258,6 @@ def test_alerts_of_the_day_are_replaced_not_added(engine: sa.Engine, world: dict
             conn.execute(sa.text("truncate ops.quarantine, ops.alerts"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="monitor._estimated_regret takes the best arm over every arm of arm_stats, including arms "
-    "never sent, which sit at the Beta(1, 1) prior mean 0.5: the estimate is then driven by the prior "
-    "(5.83 instead of 0.83 here).",
-)
 def test_an_arm_never_sent_is_not_the_best_arm_of_the_regret(
     engine: sa.Engine, world: dict[str, int]
 ) -> None:
