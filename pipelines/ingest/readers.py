@@ -125,6 +125,7 @@ def _open_csv(path: Path, columns: tuple[str, ...]) -> InboxFile:
 def _csv_chunks(reader, columns: tuple[str, ...], unreadable: list) -> Iterator[Chunk]:  # type: ignore[no-untyped-def]
     next_line = 2  # line 1 is the header
     taken = 0  # entries of ``unreadable`` already handed out
+    pending = np.array([], dtype=np.int64)  # lines of rejected rows not passed yet
     while True:
         try:
             batch = reader.read_next_batch()
@@ -134,11 +135,13 @@ def _csv_chunks(reader, columns: tuple[str, ...], unreadable: list) -> Iterator[
             raise FileRejected(f"not a readable CSV file: {_first_line(exc)}") from None
         new_bad = unreadable[taken:]
         taken = len(unreadable)
-        bad_lines = np.array([n for n, _, _ in new_bad], dtype=np.int64)
-        # The good rows' lines: the first len(batch) numbers from next_line that are not bad.
-        candidates = np.arange(next_line, next_line + batch.num_rows + len(bad_lines), dtype=np.int64)
-        lines = candidates[~np.isin(candidates, bad_lines)][: batch.num_rows]
-        next_line = max(next_line - 1, *lines[-1:].tolist(), *bad_lines.tolist()) + 1
+        # The parser reads a block ahead: a row it rejects may lie after this batch's rows.
+        pending = np.union1d(pending, np.array([n for n, _, _ in new_bad], dtype=np.int64))
+        candidates = np.arange(next_line, next_line + batch.num_rows + len(pending), dtype=np.int64)
+        lines = candidates[~np.isin(candidates, pending)][: batch.num_rows]
+        if len(lines):
+            next_line = int(lines[-1]) + 1
+            pending = pending[pending > lines[-1]]
         yield _as_chunk(batch, columns, lines, list(new_bad))
     rest = unreadable[taken:]
     if rest:

@@ -11,12 +11,13 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import date
 
 import pandas as pd
 import sqlalchemy as sa
 
-from pipelines.db import copy_frame
+from pipelines.db import frame_csv
 
 MAX_ROW_TEXT = 2000  # characters of a bad row kept in ops.quarantine
 ALERT_KIND = "ingest_rejected"
@@ -38,24 +39,49 @@ def start_version(conn: sa.Connection, source_file: str, digest: str) -> None:
     )
 
 
-def quarantine_rows(
-    conn: sa.Connection, bad: pd.DataFrame, logical_date: date, source_file: str, digest: str
-) -> int:
-    """COPY bad rows (line_no, row, reason) into ops.quarantine; returns how many."""
-    if bad.empty:
-        return 0
-    frame = pd.DataFrame(
-        {
+class QuarantineSpool:
+    """A file's bad rows, spooled to a temporary file while its good rows stream into the staging
+    table (the connection is busy with that COPY), then copied into ops.quarantine in one go.
+    Memory stays bounded however many rows are bad."""
+
+    def __init__(self, logical_date: date, source_file: str, digest: str) -> None:
+        self._meta = {
             "logical_date": logical_date.isoformat(),
             "source_file": source_file,
             "checksum": digest,
-            "line_no": bad["line_no"].astype("int64").to_numpy(),
-            "row": _storable(bad["row"]).str.slice(0, MAX_ROW_TEXT).to_numpy(),
-            "reason": _storable(bad["reason"]).to_numpy(),
         }
-    )
-    copy_frame(conn, "ops.quarantine", frame)
-    return len(frame)
+        self._file = tempfile.TemporaryFile()
+        self.count = 0
+
+    def add(self, bad: pd.DataFrame) -> None:
+        """Bad rows with columns line_no, row (the row's text) and reason."""
+        if bad.empty:
+            return
+        frame = pd.DataFrame(
+            {
+                **self._meta,
+                "line_no": bad["line_no"].astype("int64").to_numpy(),
+                "row": _storable(bad["row"]).str.slice(0, MAX_ROW_TEXT).to_numpy(),
+                "reason": _storable(bad["reason"]).to_numpy(),
+            }
+        )
+        self._file.write(frame_csv(frame))
+        self.count += len(frame)
+
+    def flush(self, conn: sa.Connection) -> int:
+        """COPY the spooled rows into ops.quarantine; returns how many."""
+        with self._file:
+            if self.count:
+                self._file.seek(0)
+                raw = conn.connection.driver_connection
+                sql = f"COPY ops.quarantine ({', '.join(SPOOL_COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
+                with raw.cursor() as cur, cur.copy(sql) as copy:
+                    while block := self._file.read(1 << 20):
+                        copy.write(block)
+        return self.count
+
+
+SPOOL_COLUMNS = ("logical_date", "source_file", "checksum", "line_no", "row", "reason")
 
 
 def _storable(values: pd.Series) -> pd.Series:

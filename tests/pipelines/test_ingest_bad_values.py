@@ -302,7 +302,7 @@ def test_resent_events_duplicates_and_conflicts(clean_engine, world, tmp_path) -
         ),
         (
             7,
-            "event_id E4 appears earlier in this file (line 6) with other content: "
+            "event_id E4 appears at line 6 of this file with other content: "
             "event_type click there, open here",
         ),
     ]

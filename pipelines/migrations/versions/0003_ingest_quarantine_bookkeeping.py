@@ -1,6 +1,8 @@
 """Ingestion that quarantines, never blocks (issue 8):
 
 - raw.interactions.value is nullable: a missing value is stored as NULL, never invented as 0.
+- raw.interactions' logical_date index is a BRIN index and its unused decision_id index is gone:
+  per-row index upkeep was most of the time of a big load (BENCHMARKS.md, ingest).
 - ops.ingested_files records every file version tried, rejected ones included: rows_read (so that
   rows_read = loaded + skipped (duplicates) + quarantined holds for a loaded file), the reason a file
   was rejected, kind 'unknown' for a file of no known kind, and (checksum, path) as key so that two
@@ -23,6 +25,15 @@ depends_on = None
 
 def upgrade() -> None:
     op.alter_column("interactions", "value", schema="raw", nullable=True, server_default=None)
+    # Events land day by day, so a BRIN index finds a day's rows (GX reads logical_date = D) as
+    # well as the btree did, and costs next to nothing per inserted row (BENCHMARKS.md, ingest).
+    op.drop_index("interactions_logical_date", table_name="interactions", schema="raw")
+    op.create_index(
+        "interactions_logical_date", "interactions", ["logical_date"], schema="raw", postgresql_using="brin"
+    )
+    # No query reads events by decision_id (dbt hash-joins them, GX and dbt scan by day, the
+    # ingest checks decisions the other way round): the index only cost ~10% of every insert.
+    op.drop_index("interactions_decision", table_name="interactions", schema="raw")
 
     op.add_column("ingested_files", sa.Column("rows_read", sa.Integer), schema="ops")
     op.add_column("ingested_files", sa.Column("reason", sa.Text), schema="ops")
@@ -76,5 +87,8 @@ def downgrade() -> None:
     op.drop_column("ingested_files", "reason", schema="ops")
     op.drop_column("ingested_files", "rows_read", schema="ops")
 
+    op.create_index("interactions_decision", "interactions", ["decision_id"], schema="raw")
+    op.drop_index("interactions_logical_date", table_name="interactions", schema="raw")
+    op.create_index("interactions_logical_date", "interactions", ["logical_date"], schema="raw")
     op.execute("update raw.interactions set value = 0 where value is null")
     op.alter_column("interactions", "value", schema="raw", nullable=False, server_default="0")
