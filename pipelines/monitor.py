@@ -112,7 +112,8 @@ def drift_alerts(conn: sa.Connection, day: date) -> list[dict]:
             )
     alerts += _feature_drift(conn, day)
     bad = conn.execute(
-        sa.text("select count(*) from ops.quarantine where logical_date = :d"), {"d": day}
+        sa.text("select count(*) from ops.quarantine where logical_date = :d and superseded_by is null"),
+        {"d": day},
     ).scalar_one()
     if bad:
         alerts.append(
@@ -162,7 +163,10 @@ def monitor_day(engine: sa.Engine, day: date) -> dict:
         kpis = campaign_kpis(conn, day)
         alerts = drift_alerts(conn, day)
     with engine.begin() as conn:
-        conn.execute(sa.text("delete from ops.alerts where alert_date = :d"), {"d": day})
+        # Only the kinds monitoring writes: ingestion's alert of the day (ingest_rejected) stays.
+        conn.execute(
+            sa.text("delete from ops.alerts where alert_date = :d and kind <> 'ingest_rejected'"), {"d": day}
+        )
         if alerts:
             conn.execute(
                 sa.text(
