@@ -4,10 +4,12 @@ check them against the database, insert the new ones, quarantine the rest.
 A file is one transaction: a crash (or a file found unreadable halfway) leaves nothing of it
 loaded. A file already loaded (same checksum) is skipped. For the others, every row read ends
 in exactly one of: loaded, duplicate (same key and same content as a row already landed, or
-as an earlier line of the same file), quarantined (a bad value, an unknown decision, or the
+as another line of the same file), quarantined (a bad value, an unknown decision, or the
 same key with other content: a conflict, naming the file that landed the first one).
-When the quarantined share passes the threshold, none of the file's rows are loaded: the file
-is recorded as rejected with its bad rows, and is tried again on the next run.
+When the share of bad rows (bad values and unknown decisions, found before inserting) passes
+the threshold, none of the file's rows are loaded: the file is recorded as rejected with its
+bad rows, and is tried again on the next run. Conflicts, found while inserting, are quarantined
+and counted but do not reject the file: none of them landed, and the other rows stand alone.
 """
 
 from __future__ import annotations
