@@ -267,10 +267,10 @@ def copy_in(raw_conn, table_name: str, source, header: bool) -> float:  # type: 
     return time.perf_counter() - t0
 
 
-def text_table(raw_conn, name: str, n_columns: int) -> None:  # type: ignore[no-untyped-def]
+def text_table(raw_conn, name: str, n_columns: int, unlogged: bool = False) -> None:  # type: ignore[no-untyped-def]
     cols = ", ".join(f"c{i} text" for i in range(n_columns))
     raw_conn.execute(f"drop table if exists {name}")
-    raw_conn.execute(f"create table {name} ({cols})")
+    raw_conn.execute(f"create {'unlogged ' if unlogged else ''}table {name} ({cols})")
     raw_conn.commit()
 
 
@@ -395,13 +395,13 @@ def run(args: argparse.Namespace, dbname: str, home: Path, result: dict) -> None
         stack.callback(schemas_mod.KINDS.update, kinds)
         # ingest_day calls the name it imported into the package
         stack.enter_context(rec.wrap(ingest_mod, "load_file", lambda a, k: f"file {a[3].name}"))
-        stack.enter_context(rec.wrap(loader_mod, "checksum", "checksum (sha256)"))
-        stack.enter_context(rec.wrap(loader_mod, "read_file", "read CSV (pyarrow -> pandas str)"))
-        stack.enter_context(rec.wrap(loader_mod, "_stage", "stage: temp table + COPY (incl. to_csv)"))
-        stack.enter_context(rec.wrap(pd.DataFrame, "to_csv", "to_csv (inside copy_frame)"))
-        stack.enter_context(rec.wrap(loader_mod, "_reject_unmatched_events", "SQL: events vs ops.decisions"))
-        stack.enter_context(rec.wrap(loader_mod, "_insert_new", "SQL: insert new rows (on conflict)"))
-        stack.enter_context(rec.wrap(loader_mod, "_quarantine", "quarantine"))
+        from bench_ingest import instruments  # the same inner steps as the ingest benchmark
+
+        from pipelines.ingest import readers as readers_mod
+        from pipelines.ingest import records as records_mod
+
+        for owner, attr, label in instruments(loader_mod, readers_mod, records_mod):
+            stack.enter_context(rec.wrap(owner, attr, label))
 
     # 1. customers + consents ---------------------------------------------------------------
     t0 = time.perf_counter()
@@ -656,31 +656,11 @@ def summarise(result: dict, args: argparse.Namespace) -> dict:
         - ps.get("CSV export", 0.0)
         - ps.get("Parquet export", 0.0),
     }
-    stage_s = es.get("stage: temp table + COPY (incl. to_csv)", 0.0)
-    ev_to_csv = es.get("to_csv (inside copy_frame)", 0.0)
     ev_files = sum(v for k, v in es.items() if k.startswith("file "))
+    inner = {k: v for k, v in es.items() if not k.startswith("file ")}
     ingest_breakdown = {
-        "checksum (sha256)": es.get("checksum (sha256)", 0.0),
-        "read CSV (pyarrow -> pandas str)": es.get("read CSV (pyarrow -> pandas str)", 0.0),
-        "parse + checks (pandas)": es.get("parse + checks (pandas)", 0.0),
-        "to_csv of the parsed frame (copy_frame)": ev_to_csv,
-        "COPY into temp _stage (server)": stage_s - ev_to_csv,
-        "SQL: events vs ops.decisions (anti-join delete)": es.get("SQL: events vs ops.decisions", 0.0),
-        "SQL: insert into raw.interactions (sort, PK + 3 indexes)": es.get(
-            "SQL: insert new rows (on conflict)", 0.0
-        ),
-        "rest (quarantine, ingested_files, commit)": ev_files
-        - sum(
-            es.get(k, 0.0)
-            for k in (
-                "checksum (sha256)",
-                "read CSV (pyarrow -> pandas str)",
-                "parse + checks (pandas)",
-                "stage: temp table + COPY (incl. to_csv)",
-                "SQL: events vs ops.decisions",
-                "SQL: insert new rows (on conflict)",
-            )
-        ),
+        **inner,
+        "rest of load_file (CSV parsing in pyarrow, ledger, commit)": ev_files - sum(inner.values()),
         "outside load_file (listing the inbox)": ev["wall"] - ev_files,
     }
     c_steps = ing_c["steps"]

@@ -115,7 +115,8 @@ def drift_alerts(conn: sa.Connection, day: date) -> list[dict]:
             )
     alerts += _feature_drift(conn, day)
     bad = conn.execute(
-        sa.text("select count(*) from ops.quarantine where logical_date = :d"), {"d": day}
+        sa.text("select count(*) from ops.quarantine where logical_date = :d and superseded_by is null"),
+        {"d": day},
     ).scalar_one()
     if bad:
         alerts.append(
@@ -168,7 +169,8 @@ def monitor_day(engine: sa.Engine, day: date) -> dict:
         kpis = campaign_kpis(conn, day)
         alerts = drift_alerts(conn, day)
     with engine.begin() as conn:
-        # Only the kinds monitoring writes: other steps' alerts of D (e.g. model_unavailable) stay.
+        # Only the kinds monitoring writes: other steps' alerts of D (model_unavailable, ingest_rejected,
+        # task failures) stay.
         conn.execute(
             sa.text("delete from ops.alerts where alert_date = :d and kind = any(:kinds)"),
             {"d": day, "kinds": list(MONITOR_ALERT_KINDS)},

@@ -10,8 +10,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from pipelines.errors import IngestRejected
-from pipelines.ingest.loader import FileResult, load_file
+from pipelines.ingest.loader import FileResult, checksum, load_file, reject_file
 from pipelines.ingest.readers import SUFFIXES
+from pipelines.ingest.records import replace_day_alert
 from pipelines.ingest.schemas import kind_of
 from pipelines.settings import get_settings
 
@@ -31,14 +32,24 @@ class IngestReport:
         return sum(f.loaded for f in self.files)
 
     @property
+    def duplicates(self) -> int:
+        return sum(f.duplicates for f in self.files)
+
+    @property
     def quarantined(self) -> int:
         return sum(f.quarantined for f in self.files)
+
+    @property
+    def rejected(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "rejected"]
 
     def as_dict(self) -> dict:
         return {
             "logical_date": self.logical_date.isoformat(),
             "loaded": self.loaded,
+            "duplicates": self.duplicates,
             "quarantined": self.quarantined,
+            "rejected": [f.source_file for f in self.rejected],
             "files": [asdict(f) for f in self.files],
         }
 
@@ -49,47 +60,64 @@ def inbox_folder(logical_date: date, inbox: Path | None = None) -> Path:
 
 
 def ingest_day(
-    engine: sa.Engine, logical_date: date, inbox: Path | None = None, max_bad_share: float | None = None
+    engine: sa.Engine,
+    logical_date: date,
+    inbox: Path | None = None,
+    max_bad_share: float | None = None,
+    fail_on_rejected: bool = False,
 ) -> IngestReport:
-    """Load every file of the day's inbox folder; fail after loading when a file was rejected.
+    """Load every file of the day's inbox folder; a bad file never stops the others.
 
-    Files of an unknown kind or type are refused with a message naming them; the other
-    files still load, so a retry after fixing the inbox only adds what was missing.
+    Bad rows go to ops.quarantine and the rest of their file loads. A file that cannot be read
+    (empty, corrupt, wrong columns, unknown kind) or whose bad share passes ``max_bad_share`` is
+    rejected alone: recorded in ops.ingested_files with its reason, named in one critical
+    ``ingest_rejected`` alert of the day, and tried again on the next run. The day goes on with
+    what loaded; ``fail_on_rejected`` raises :class:`IngestRejected` (after everything is
+    recorded) for a caller that wants a rejected file to stop it.
     """
     settings = get_settings()
     max_bad_share = settings.quarantine_max_share if max_bad_share is None else max_bad_share
     inbox = inbox or settings.inbox_dir
     folder = inbox_folder(logical_date, inbox)
-    paths = sorted(folder.iterdir()) if folder.is_dir() else []
-    unknown = [
-        p.name for p in paths if p.is_file() and (p.suffix.lower() not in SUFFIXES or kind_of(p.name) is None)
-    ]
-    files = sorted(
-        (p for p in paths if p.is_file() and p.name not in unknown),
-        key=lambda p: (_ORDER[kind_of(p.name).name], p.name),  # type: ignore[union-attr]
-    )
+    paths = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    known = [p for p in paths if p.suffix.lower() in SUFFIXES and kind_of(p.name) is not None]
     results = []
-    for path in files:
+    for path in paths:
+        if path not in known:
+            reason = (
+                f"not a known file: expected customers*, consents* or interactions* with "
+                f"{', '.join(SUFFIXES)}"
+            )
+            results.append(
+                reject_file(engine, checksum(path), _source(path, inbox), "unknown", logical_date, reason)
+            )
+    for path in sorted(known, key=lambda p: (_ORDER[kind_of(p.name).name], p.name)):  # type: ignore[union-attr]
         kind = kind_of(path.name)
         assert kind is not None
-        source = str(path.relative_to(inbox))
-        result = load_file(engine, path, source, kind, logical_date, max_bad_share)
+        result = load_file(engine, path, _source(path, inbox), kind, logical_date, max_bad_share)
         log.info(
-            "%s: %s, %d loaded, %d quarantined", source, result.status, result.loaded, result.quarantined
+            "%s: %s, %d read, %d loaded, %d duplicates, %d quarantined%s",
+            result.source_file,
+            result.status,
+            result.rows,
+            result.loaded,
+            result.duplicates,
+            result.quarantined,
+            f" ({result.reason})" if result.reason else "",
         )
         results.append(result)
     report = IngestReport(logical_date, results)
-    rejected = [r for r in results if r.status == "rejected"]
-    problems = [
-        f"{r.source_file}: {r.quarantined} of {r.rows} rows bad ({r.bad_share:.1%} > {max_bad_share:.1%})"
-        for r in rejected
-    ] + [
-        f"{folder.name}/{name}: not a known file (expected customers*, consents*, interactions* "
-        f"with {', '.join(SUFFIXES)})"
-        for name in unknown
-    ]
-    if problems:
+    rejected = [(r.source_file, r.reason or "rejected") for r in report.rejected]
+    with engine.begin() as conn:
+        replace_day_alert(conn, logical_date, rejected)
+    for path, why in rejected:
+        log.error("rejected %s: %s", path, why)
+    if rejected and fail_on_rejected:
         raise IngestRejected(
-            "ingestion refused " + "; ".join(problems) + " — see ops.quarantine for the rows", report=report
+            "ingestion rejected " + "; ".join(f"{p}: {why}" for p, why in rejected), report=report
         )
     return report
+
+
+def _source(path: Path, inbox: Path) -> str:
+    return str(path.relative_to(inbox))

@@ -48,11 +48,11 @@ def test_daily_dag_shape(dagbag) -> None:
 
 
 @pytest.mark.slow
-def test_a_day_runs_through_airflow_and_a_bad_inbox_fails_naming_the_task(clean_engine: sa.Engine) -> None:
+def test_a_day_runs_through_airflow_and_a_bad_file_is_rejected_alone(clean_engine: sa.Engine) -> None:
     from pipelines.campaign_spec import load_campaign
     from pipelines.campaign_store import apply_campaign
     from pipelines.demo import write_customer_files
-    from pipelines.orchestration import DagRunFailed, run_dag
+    from pipelines.orchestration import run_dag
     from pipelines.settings import get_settings
 
     apply_campaign(clean_engine, load_campaign(REPO / "campaigns/card_cashback.yaml"))
@@ -66,8 +66,18 @@ def test_a_day_runs_through_airflow_and_a_bad_inbox_fails_naming_the_task(clean_
         )
         assert [(s, n > 0) for s, n in lists] == [("published", True)]
 
+    # A bad file does not stop the day (issue 8): it is rejected alone, with its reason in
+    # ops.ingested_files and the day's ingest_rejected alert, and the day publishes.
     bad_day = date(2026, 11, 3)
     (inbox / bad_day.isoformat()).mkdir(parents=True, exist_ok=True)
     (inbox / bad_day.isoformat() / "interactions.csv").write_text("event_id,decision_id\nonly,two\n")
-    with pytest.raises(DagRunFailed, match=r"failed in ingest: .*interactions.csv: 1 of 1 rows bad"):
-        run_dag("daily_campaign_optimization", bad_day)
+    assert run_dag("daily_campaign_optimization", bad_day).state == "success"
+    with clean_engine.connect() as conn:
+        [(status, reason)] = conn.execute(
+            sa.text("select status, reason from ops.ingested_files where logical_date = :d"), {"d": bad_day}
+        ).all()
+        alerts = conn.execute(
+            sa.text("select kind from ops.alerts where alert_date = :d"), {"d": bad_day}
+        ).scalars()
+        assert "ingest_rejected" in set(alerts)
+    assert status == "rejected" and reason.startswith("required columns customer_id, campaign_id")

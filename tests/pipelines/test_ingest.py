@@ -62,7 +62,7 @@ def test_malformed_rows_are_quarantined_and_good_rows_land(clean_engine, campaig
         f"E11,D0,C0,{cid},{arms[0]},click,lots,2026-11-02T10:00:00Z",  # value not a number
         f"E12,D0,C0,{cid},{arms[0]},click,0,yesterday",  # bad timestamp
         f"E13,D404,C0,{cid},{arms[0]},click,0,2026-11-02T10:00:00Z",  # unknown decision
-        f"E14,D0,C0,{cid},{arms[0]},click,0,2026-11-05T10:00:00Z",  # another day
+        f"E14,D0,C0,{cid},{arms[0]},click,0,2026-11-05T10:00:00Z",  # from the future
     ]
     inbox_file(tmp_path, "interactions_1.csv", HEADER + "\n".join(good + bad) + "\n")
     report = ingest_day(clean_engine, DAY, inbox=tmp_path, max_bad_share=0.9)
@@ -74,7 +74,10 @@ def test_malformed_rows_are_quarantined_and_good_rows_land(clean_engine, campaig
     assert reasons[7] == "value is not a number: lots"
     assert reasons[8].startswith("occurred_at is not an ISO 8601 timestamp")
     assert reasons[9] == "unknown decision_id D404"
-    assert reasons[10] == "occurred_at is not on 2026-11-02"
+    assert reasons[10] == (
+        "occurred_at 2026-11-05T10:00:00Z is after 2026-11-03 01:00 UTC, the end of 2026-11-02 plus 1 h "
+        "of grace: an event from the future"
+    )
 
 
 def test_same_file_and_same_events_are_not_counted_twice(clean_engine, campaign, tmp_path) -> None:
@@ -105,7 +108,7 @@ def test_too_many_bad_rows_rejects_the_file_and_keeps_what_was_stored(
     rows = [f"E{i},D1,C1,{cid},{arms[1]},click,0,2026-11-02T10:00:00Z" for i in range(5, 9)] + ["junk"]
     inbox_file(tmp_path, "interactions_2.csv", HEADER + "\n".join(rows) + "\n")
     with pytest.raises(IngestRejected, match=r"interactions_2.csv: 1 of 5 rows bad \(20.0% > 1.0%\)"):
-        ingest_day(clean_engine, DAY, inbox=tmp_path, max_bad_share=0.01)
+        ingest_day(clean_engine, DAY, inbox=tmp_path, max_bad_share=0.01, fail_on_rejected=True)
     assert counts(clean_engine) == (1, 1)  # the earlier event stays; the rejected file added none
     # The operator accepts the share: the same file now loads its good rows.
     report = ingest_day(clean_engine, DAY, inbox=tmp_path, max_bad_share=0.5)
