@@ -103,6 +103,9 @@ def test_good_interactions_batch_passes(engine: sa.Engine, world: dict[str, int]
     rows.append(
         _event(99, GOOD_DAY, world["one"], world["A"], at=datetime(2026, 4, 1, 23, 59, 59, tzinfo=UTC))
     )
+    # A late event of an earlier day, and one cut a minute after midnight: normal arrivals.
+    rows.append(_event(98, GOOD_DAY, world["one"], world["A"], at=datetime(2026, 3, 28, 9, 0, tzinfo=UTC)))
+    rows.append(_event(97, GOOD_DAY, world["one"], world["A"], at=datetime(2026, 4, 2, 0, 1, tzinfo=UTC)))
     _insert_events(engine, rows)
     report = validate_interactions(GOOD_DAY)
     assert report.success and report.failed == [] and report.evaluated == 9
@@ -113,9 +116,9 @@ def test_good_interactions_batch_passes(engine: sa.Engine, world: dict[str, int]
 
 def test_bad_interactions_batch_names_failed_expectations(engine: sa.Engine, world: dict[str, int]) -> None:
     rows = [_event(i, BAD_DAY, world["one"], world["A"]) for i in range(10)]
-    # An arm of another campaign, and an event of the next day landed under this one.
+    # An arm of another campaign, and an event from after D's end plus ingestion's 1 h grace.
     rows.append(_event(50, BAD_DAY, world["one"], world["other"]))
-    rows.append(_event(51, BAD_DAY, world["one"], world["A"], at=datetime(2026, 4, 3, 0, 0, tzinfo=UTC)))
+    rows.append(_event(51, BAD_DAY, world["one"], world["A"], at=datetime(2026, 4, 3, 1, 0, tzinfo=UTC)))
     rows.append(_event(52, BAD_DAY, world["one"], 999_999))  # an arm that does not exist
     _insert_events(engine, rows)
 
@@ -124,9 +127,9 @@ def test_bad_interactions_batch_names_failed_expectations(engine: sa.Engine, wor
     assert isinstance(info.value, UserError)
     message = str(info.value)
     assert "\n" not in message
-    assert "arm_in_campaign (2 of 13 rows" in message and "occurred_at_on_day (1 of 13 rows" in message
+    assert "arm_in_campaign (2 of 13 rows" in message and "occurred_at_not_in_future (1 of 13 rows" in message
     report = info.value.report
-    assert report.failed == ["occurred_at_on_day", "arm_in_campaign"]
+    assert report.failed == ["occurred_at_not_in_future", "arm_in_campaign"]
 
     again = validate_interactions(BAD_DAY, raise_on_failure=False)
     assert not again.success and again.failed == report.failed
