@@ -26,7 +26,9 @@ def test_every_dag_imports_without_errors(dagbag) -> None:
 
 def test_daily_dag_shape(dagbag) -> None:
     dag = dagbag.dags["daily_campaign_optimization"]
-    assert set(dag.task_ids) == {
+    order = [
+        "prepare",
+        "wait_for_inbox",
         "ingest",
         "validate_batch",
         "dbt_build",
@@ -34,8 +36,8 @@ def test_daily_dag_shape(dagbag) -> None:
         "decide",
         "publish",
         "monitor",
-    }
-    order = ["ingest", "validate_batch", "dbt_build", "active_campaigns", "decide", "publish", "monitor"]
+    ]
+    assert set(dag.task_ids) == set(order)
     for upstream, downstream in zip(order, order[1:], strict=False):
         assert downstream in dag.get_task(upstream).downstream_task_ids
     assert dag.get_task("decide").is_mapped and dag.get_task("publish").is_mapped
@@ -45,6 +47,12 @@ def test_daily_dag_shape(dagbag) -> None:
     }
     assert dag.doc_md and "daily" in dag.tags
     assert all(t.retries >= 1 for t in dag.tasks)
+    # Scheduler-ready: every task is time-limited and alerts on failure; the sensor frees its slot.
+    assert all(t.execution_timeout is not None for t in dag.tasks)
+    assert all(t.on_failure_callback for t in dag.tasks)
+    sensor = dag.get_task("wait_for_inbox")
+    assert sensor.mode == "reschedule" and sensor.timeout == 12 * 3600
+    assert dag.params["date"] is None  # a manual trigger may name its day
 
 
 @pytest.mark.slow
