@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from airflow.sdk import CronDataIntervalTimetable, Param, PokeReturnValue, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, PokeReturnValue, dag, task, task_group
 from assets import MARTS
 
 DOC = """
@@ -13,9 +13,10 @@ DOC = """
 
 For the day D: **prepare** (schema migrations; which day D is) -> **wait_for_inbox** ->
 **ingest** the inbox files of D into `raw` (bad rows to `ops.quarantine`) -> **validate** the
-landed batch with Great Expectations -> **dbt build** the marts and their tests -> **decide** a
-send list per active campaign (mapped) -> **publish** (GX on the list, then CSV/Parquet
-exports) -> **monitor** (KPIs, drift alerts).
+landed batch with Great Expectations -> **dbt build** the marts and their tests -> per active
+campaign (a mapped task group `campaign`): **decide** its send list -> **publish** it (GX on
+the list, then CSV/Parquet exports) -> **monitor** (KPIs, drift alerts). A campaign that
+fails fails alone: the others still publish (monitor then waits for a fixed re-run).
 
 **Which day.** A scheduled run covers its daily interval: the run at midnight after D is
 for D. A manual trigger may set the `date` param; without it and without a logical date
@@ -44,7 +45,7 @@ def _alert_failure(context) -> None:
     from pipelines import daily
 
     ti = context["ti"]
-    kwargs = getattr(context.get("task"), "op_kwargs", None) or {}
+    mapped = ti.map_index is not None and ti.map_index >= 0
     daily.task_failed(
         ti.xcom_pull(task_ids="prepare"),
         (context.get("params") or {}).get("date"),
@@ -53,8 +54,8 @@ def _alert_failure(context) -> None:
         dag_id=ti.dag_id,
         task_id=ti.task_id,
         error=str(context.get("exception") or "failed"),
-        campaign_id=kwargs.get("campaign_id"),
-        map_index=ti.map_index if ti.map_index is not None else -1,
+        campaign_ids=ti.xcom_pull(task_ids="active_campaigns") if mapped else None,
+        map_index=ti.map_index if mapped else -1,
         run_id=ti.run_id,
     )
 
@@ -133,6 +134,12 @@ def daily_campaign_optimization():
 
         return daily.publish(campaign_id, day)
 
+    # One mapped group per campaign: publish[i] waits for decide[i] only, so one campaign that
+    # fails (say its stored definition no longer validates) does not hold back the others.
+    @task_group
+    def campaign(campaign_id: int, day: str):
+        return publish(decide(campaign_id, day), day)
+
     @task(execution_timeout=timedelta(minutes=30))
     def monitor(published: list[dict], day: str) -> dict:
         from pipelines import daily
@@ -146,8 +153,7 @@ def daily_campaign_optimization():
     built = dbt_build(day)
     campaigns = active_campaigns(day)
     ready >> landed >> validated >> built >> campaigns
-    decided = decide.partial(day=day).expand(campaign_id=campaigns)
-    published = publish.partial(day=day).expand(campaign_id=decided)
+    published = campaign.partial(day=day).expand(campaign_id=campaigns)
     monitor(published, day)
 
 

@@ -134,9 +134,14 @@ def validate_batch(day: date | str) -> dict:
 
 @_step
 def transform(day: date | str) -> dict:
+    """dbt build of the shared marts as of D, once the earlier days are final (pipelines.day_order)."""
+    from pipelines.day_order import marts_build_slot
+    from pipelines.settings import get_settings
     from pipelines.transform import run_dbt
 
-    return run_dbt(_as_date(day)).as_dict()
+    day = _as_date(day)
+    with marts_build_slot(get_engine(), day, get_settings().decide_wait_seconds):
+        return run_dbt(day).as_dict()
 
 
 @_step
@@ -191,13 +196,19 @@ def task_failed(
     dag_id: str,
     task_id: str,
     error: str,
-    campaign_id: int | None = None,
+    campaign_ids: list[int] | None = None,
     map_index: int = -1,
     run_id: str | None = None,
 ) -> bool:
-    """on_failure_callback of every daily task: a critical alert in ops.alerts; never raises."""
+    """on_failure_callback of every daily task: a critical alert in ops.alerts; never raises.
+
+    A task of the per-campaign group is mapped over ``campaign_ids`` (the output of
+    active_campaigns): its map index names the campaign the alert belongs to.
+    """
     from pipelines.alerts import record_task_failure
 
+    ids = campaign_ids if isinstance(campaign_ids, list) else []
+    campaign_id = ids[map_index] if 0 <= map_index < len(ids) else None
     try:
         day = _as_date(prepared_day) if prepared_day else resolve_day(requested, logical_date, run_after)
     except UserError:

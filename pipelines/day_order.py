@@ -21,6 +21,9 @@ those days are final. The rule, enforced by :func:`decide_slot` around each deci
    then atomic with respect to other days, while the campaigns of one day still decide in
    parallel (they count only earlier days, never each other).
 
+The dbt build of D follows the same wait (:func:`marts_build_slot`): the marts are shared
+tables rebuilt as of each day, so overlapping runs give the lists runs one after the other give.
+
 Published lists are final, so "published" never has to be re-checked once seen.
 """
 
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 CAP_WINDOW_DAYS = 7  # the audience query's window: sends on D-6 .. D-1 count for D
 GATE_LOCK = (7240302, 0)  # short global lock: admission to a decide slot
 DAY_SLOT_CLASS = 7240303  # shared lock (classid, D's ordinal) held while deciding D
+MARTS_LOCK = (7240305, 0)  # one dbt build of the shared marts at a time
 
 
 class DayOrderError(UserError):
@@ -185,4 +189,53 @@ def decide_slot(
             yield
         finally:
             conn.execute(sa.text("select pg_advisory_unlock_shared(:a, :b)"), slot)
+            conn.commit()
+
+
+@contextmanager
+def marts_build_slot(
+    engine: sa.Engine, day: date, wait_seconds: float, poll_seconds: float = 2.0, inbox: Path | None = None
+) -> Iterator[None]:
+    """Hold the right to rebuild the shared marts for ``day``.
+
+    The marts are one set of tables rebuilt as of each day, and deciding D reads them: a build
+    for D+1 between D's build and D's decide would hand D the statistics of a later day. So a
+    build for D waits, like a decide, for the earlier days of its window to be final (then D+1's
+    marts include D's sends, exactly as in runs one after the other), refuses a late day (no list
+    of D published, a later day decided), and two builds never run at once (an exclusive lock).
+    """
+    from pipelines.settings import get_settings
+
+    inbox = inbox or get_settings().inbox_dir
+    deadline = time.monotonic() + wait_seconds
+    with engine.connect() as conn:
+        while True:
+            pending = pending_earlier_days(conn, day, inbox)
+            if not pending:
+                break
+            if time.monotonic() >= deadline:
+                raise DayOrderError(
+                    f"cannot build the marts for {day} after waiting {wait_seconds:.0f} s: earlier days are "
+                    f"not final: {'; '.join(pending)}. Run (or fix) those days first."
+                )
+            log.info("building the marts for %s waits: %s", day, "; ".join(pending))
+            conn.rollback()
+            time.sleep(poll_seconds)
+        published = conn.execute(
+            sa.text("select count(*) from ops.send_lists where list_date = :d and status = 'published'"),
+            {"d": day},
+        ).scalar_one()
+        later = later_decided_days(conn, day)
+        if later and not published:
+            raise DayOrderError(
+                f"cannot run {day}: later days ({', '.join(map(str, later))}) are already decided, and "
+                "a list of this day now would break their frequency caps"
+            )
+        key = {"a": MARTS_LOCK[0], "b": MARTS_LOCK[1]}
+        conn.execute(sa.text("select pg_advisory_lock(:a, :b)"), key)
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("select pg_advisory_unlock(:a, :b)"), key)
             conn.commit()

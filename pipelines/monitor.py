@@ -162,7 +162,11 @@ def monitor_day(engine: sa.Engine, day: date) -> dict:
         kpis = campaign_kpis(conn, day)
         alerts = drift_alerts(conn, day)
     with engine.begin() as conn:
-        conn.execute(sa.text("delete from ops.alerts where alert_date = :d"), {"d": day})
+        # Only monitoring's own alerts: task failures (pipelines.alerts) stay for the operator.
+        conn.execute(
+            sa.text("delete from ops.alerts where alert_date = :d and kind not like 'task_failed:%'"),
+            {"d": day},
+        )
         if alerts:
             conn.execute(
                 sa.text(

@@ -87,8 +87,11 @@ def hold_run_lock(dag_id: str, day: date) -> Iterator[None]:
         try:
             yield
         finally:
-            conn.execute(sa.text("select pg_advisory_unlock(:a, :b)"), {"a": classid, "b": objid})
-            conn.commit()
+            try:
+                conn.execute(sa.text("select pg_advisory_unlock(:a, :b)"), {"a": classid, "b": objid})
+                conn.commit()
+            except sa.exc.DBAPIError:  # the server went away: the lock went with the session
+                conn.invalidate()
 
 
 def airflow_env(airflow_home: Path) -> dict[str, str]:
@@ -233,7 +236,7 @@ def _service_down(text: str) -> bool:
 def _first_error(text: str) -> str:
     """The first line a person would want: a campaignopt error, else the last exception line."""
     for pattern in (
-        r"(pipelines\.errors\.\w+: [^\n]+)",
+        r"(pipelines(?:\.\w+)+: [^\n]+)",
         r"((?:\w+\.)*\w+(?:Error|Exception|Failed|Timeout)\w*: [^\n]+)",
     ):
         match = re.findall(pattern, text)
