@@ -158,20 +158,24 @@ def _metadata_template(root: Path) -> Path:
     return template
 
 
+def fresh_airflow_home(home: Path) -> dict[str, str]:
+    """Empty ``home`` and give it its own copy of the migrated metadata; returns its environment."""
+    template = _metadata_template(get_settings().home / "airflow")
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    shutil.copyfile(template, home / "airflow.db")
+    return airflow_env(home)
+
+
 def run_dag(dag_id: str, logical_date: date, conf: dict | None = None) -> DagRunResult:
     """Run ``dag_id`` for ``logical_date`` (``conf`` overrides the DAG's params).
 
     Raises RunInProgress when another run of the same day holds its lock, DagRunServiceDown
     when the run failed on an unreachable service, DagRunFailed naming the failed tasks otherwise.
     """
-    root = get_settings().home / "airflow"
-    template = _metadata_template(root)
     with hold_run_lock(dag_id, logical_date):
-        home = root / "runs" / dag_id / logical_date.isoformat()
-        shutil.rmtree(home, ignore_errors=True)  # the last run of a day is kept, with its logs
-        home.mkdir(parents=True)
-        shutil.copyfile(template, home / "airflow.db")
-        env = airflow_env(home)
+        home = get_settings().home / "airflow" / "runs" / dag_id / logical_date.isoformat()
+        env = fresh_airflow_home(home)  # the last run of a day is kept, with its logs
         log_path = home / "run.log"
         with log_path.open("w") as log:
             extra = ["--conf", json.dumps(conf)] if conf else []

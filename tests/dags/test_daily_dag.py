@@ -231,3 +231,47 @@ def test_a_database_that_goes_down_mid_run_exits_3_naming_the_step(private_postg
         err,
     ), err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+_RUN_WITHOUT_LOGICAL_DATE = """
+import os, sys
+from datetime import datetime
+sys.path.insert(0, os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+from airflow.dag_processing.dagbag import DagBag
+dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).dags["daily_campaign_optimization"]
+run = dag.test(logical_date=None, run_after=datetime.fromisoformat(sys.argv[1]))
+print("RUN", run.state, run.logical_date)
+"""
+
+
+def test_a_manual_run_without_a_logical_date_is_for_the_day_before_and_no_data_fails_loudly(
+    clean_engine: sa.Engine, test_home: Path, tmp_path: Path
+) -> None:
+    """A real Airflow run as a scheduler's manual trigger makes it: no logical date, the marker
+    rule of scheduled runs (not a hand run). The producer marked the day ready with no file in it."""
+    from pipelines.orchestration import fresh_airflow_home
+
+    day = date(2026, 11, 20)
+    folder = test_home / "inbox" / day.isoformat()
+    folder.mkdir(parents=True)
+    (folder / "_READY").touch()
+    env = fresh_airflow_home(tmp_path / "airflow")
+    env.pop("CAMPAIGNOPT_HAND_RUN")
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", _RUN_WITHOUT_LOGICAL_DATE, "2026-11-21T08:30:00+00:00"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=150,  # a run for the wrong day would wait for that day's marker
+        )
+    finally:
+        (folder / "_READY").unlink()
+        folder.rmdir()
+    assert "RUN failed None" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
+    with clean_engine.connect() as conn:
+        alerts = conn.execute(sa.text("select alert_date, kind, message from ops.alerts")).all()
+        lists = conn.execute(sa.text("select count(*) from ops.send_lists")).scalar_one()
+    assert [(d, k) for d, k, _ in alerts] == [(day, "task_failed:wait_for_inbox")]
+    assert f"the inbox of {day} ({folder}) holds no data file: nothing to decide or publish" in alerts[0][2]
+    assert lists == 0
