@@ -15,9 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from pipelines.campaign_spec import CampaignSpec, arm_key
 from pipelines.errors import NotFound, UserError
+
+
+class InvalidStoredCampaign(UserError):
+    """A campaign in ops.campaigns no longer validates (edited by hand, or older rules)."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +215,7 @@ def load_campaign_by_name(engine: sa.Engine, name: str) -> Campaign:
 
 
 def load_campaign_by_id(engine: sa.Engine, campaign_id: int) -> Campaign:
+    """One stored campaign; InvalidStoredCampaign (one line naming the field) if it no longer validates."""
     with engine.connect() as conn:
         row = conn.execute(
             sa.text("select campaign_id, definition from ops.campaigns where campaign_id = :c"),
@@ -220,16 +226,22 @@ def load_campaign_by_id(engine: sa.Engine, campaign_id: int) -> Campaign:
         return _campaign(conn, row.campaign_id, row.definition)
 
 
-def load_active_campaigns(engine: sa.Engine, day: date) -> list[Campaign]:
-    """Campaigns whose dates include ``day``, ordered by id."""
+_ACTIVE_SQL = """select campaign_id, definition from ops.campaigns
+                 where start_date <= :d and (end_date is null or end_date >= :d) order by campaign_id"""
+
+
+def active_campaign_ids(engine: sa.Engine, day: date) -> list[int]:
+    """Ids of the campaigns whose stored dates include ``day``, ordered, without validating them:
+    a campaign that no longer validates then fails only its own tasks of the day."""
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                """select campaign_id, definition from ops.campaigns
-                   where start_date <= :d and (end_date is null or end_date >= :d) order by campaign_id"""
-            ),
-            {"d": day},
-        ).all()
+        return [r.campaign_id for r in conn.execute(sa.text(_ACTIVE_SQL), {"d": day})]
+
+
+def load_active_campaigns(engine: sa.Engine, day: date) -> list[Campaign]:
+    """Campaigns whose dates include ``day``, ordered by id; InvalidStoredCampaign if one no longer
+    validates (the daily job uses :func:`active_campaign_ids` and loads each campaign on its own)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(_ACTIVE_SQL), {"d": day}).all()
         return [_campaign(conn, r.campaign_id, r.definition) for r in rows]
 
 
@@ -241,10 +253,22 @@ def _campaign(conn: sa.Connection, campaign_id: int, definition: dict[str, Any])
         ),
         {"id": campaign_id},
     ).all()
+    try:
+        spec = CampaignSpec.model_validate(definition)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "definition"
+        name = definition.get("name") if isinstance(definition, dict) else None
+        raise InvalidStoredCampaign(
+            f"stored campaign {name!r} (id {campaign_id}) no longer validates: {field}: {first['msg']}; "
+            "apply a corrected definition with `campaignopt campaign apply`"
+        ) from None
+    if not arms:
+        raise InvalidStoredCampaign(f"stored campaign {spec.name!r} (id {campaign_id}) has no active arm")
     control = next((a.arm_id for a in arms if a.is_default), arms[0].arm_id)
     return Campaign(
         campaign_id=campaign_id,
-        spec=CampaignSpec.model_validate(definition),
+        spec=spec,
         arm_ids=[a.arm_id for a in arms],
         arm_params=[a.params for a in arms],
         control_arm_id=control,

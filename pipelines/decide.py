@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Protocol
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 200_000  # customers per policy call: bounds the (chunk x arms) working arrays
 POLICY_VERSION = f"bandits-{getattr(bandits, '__version__', '0')}"
+CAMPAIGN_LOCK_CLASS = 7240304  # advisory lock (class, campaign_id): one decide of a campaign at a time
 
 
 class Scorer(Protocol):
@@ -78,7 +81,32 @@ def decide_campaign(
     model: ModelHandle | None = None,
     note: str | None = None,
 ) -> DecideResult:
-    """Build (or rebuild) the draft send list of ``campaign`` for ``day``."""
+    """Build (or rebuild) the draft send list of ``campaign`` for ``day``.
+
+    Two decides of one campaign never interleave (a per-campaign advisory lock around the read
+    of the audience and the write of the list); the order of days is the caller's rule
+    (:func:`pipelines.day_order.decide_slot`, which the daily job uses).
+    """
+    with _campaign_lock(engine, campaign.campaign_id):
+        return _decide_campaign(engine, campaign, day, model, note)
+
+
+@contextmanager
+def _campaign_lock(engine: sa.Engine, campaign_id: int) -> Iterator[None]:
+    with engine.connect() as conn:
+        key = {"a": CAMPAIGN_LOCK_CLASS, "b": campaign_id}
+        conn.execute(sa.text("select pg_advisory_lock(:a, :b)"), key)
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("select pg_advisory_unlock(:a, :b)"), key)
+            conn.commit()
+
+
+def _decide_campaign(
+    engine: sa.Engine, campaign: Campaign, day: date, model: ModelHandle | None, note: str | None
+) -> DecideResult:
     seed = seed_for(campaign.name, day)
     with engine.connect() as conn:
         status = conn.execute(

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
         description="Home folder: embedded database, inbox, exports, data docs, MLflow artifacts.",
     )
     campaignopt_env: str = Field(default="dev", description="Environment name (dev, staging, prod).")
+    decide_wait_seconds: float = Field(
+        default=1800.0,
+        ge=0.0,
+        description="How long deciding day D waits for earlier days of its cap window to be final.",
+    )
     quarantine_max_share: float = Field(
         default=0.01, ge=0.0, le=1.0, description="Ingestion fails when more rows than this are bad."
     )

@@ -65,3 +65,22 @@ def test_an_unreachable_database_is_one_clear_line() -> None:
         "error: cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/none"
     )
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_usage_errors_are_one_line_exit_2_and_no_traceback() -> None:
+    cases = {
+        ("daily", "--date", "2026-13-01"): "error: Invalid value for '--date': '2026-13-01' is not a date "
+        "(YYYY-MM-DD) (see 'campaignopt daily --help')",
+        ("daily",): "error: Missing option '--date'. (see 'campaignopt daily --help')",
+        ("nosuchcmd",): "error: No such command 'nosuchcmd'. (see 'campaignopt --help')",
+        ("daily", "--date", "2026-11-02", "--bogus"): "error: No such option: --bogus "
+        "(see 'campaignopt daily --help')",
+        ("retrain", "--date", "yesterday"): "error: Invalid value for '--date': 'yesterday' is not a date "
+        "(YYYY-MM-DD) (see 'campaignopt retrain --help')",
+    }
+    for args, expected in cases.items():
+        result = run(*args)
+        assert (result.returncode, result.stderr, result.stdout) == (2, expected + "\n", ""), args
+    bare = run()  # no command: the help, and the usage exit code
+    assert bare.returncode == 2 and "Usage" in bare.stdout and "Traceback" not in bare.stderr
+    assert run("--help").returncode == 0
