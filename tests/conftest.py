@@ -8,6 +8,7 @@ pgserver is started under a temporary home.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,3 +94,16 @@ def clean_engine(engine: sa.Engine) -> sa.Engine:
     with engine.begin() as conn:
         conn.execute(sa.text(f"truncate {RAW_AND_OPS_TABLES} restart identity cascade"))
     return engine
+
+
+@pytest.fixture
+def inbox() -> Iterator[Path]:
+    """The session's inbox; the days written here are removed after the test (other tests
+    share the folder, and an inbox day with data counts as a day to wait for)."""
+    from pipelines.settings import get_settings
+
+    folder = get_settings().inbox_dir
+    before = set(folder.iterdir()) if folder.is_dir() else set()
+    yield folder
+    for day in set(folder.iterdir()) - before:
+        shutil.rmtree(day, ignore_errors=True)

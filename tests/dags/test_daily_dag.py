@@ -67,13 +67,12 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 @pytest.mark.slow
 def test_a_broken_campaign_fails_alone_a_rerun_exits_0_an_empty_day_fails_and_a_bad_file_is_rejected_alone(
-    clean_engine: sa.Engine,
+    clean_engine: sa.Engine, inbox: Path
 ) -> None:
     from pipelines.campaign_spec import load_campaign
     from pipelines.campaign_store import apply_campaign
     from pipelines.demo import write_customer_files
     from pipelines.orchestration import DagRunFailed, run_dag
-    from pipelines.settings import get_settings
 
     for name in ("card_cashback", "cross_sell"):
         apply_campaign(clean_engine, load_campaign(REPO / f"campaigns/{name}.yaml"))
@@ -86,7 +85,7 @@ def test_a_broken_campaign_fails_alone_a_rerun_exits_0_an_empty_day_fails_and_a_
                 "where campaign_id = 2"
             )
         )
-    write_customer_files(get_settings().inbox_dir, DAY, 500, seed=11)
+    write_customer_files(inbox, DAY, 500, seed=11)
     with pytest.raises(DagRunFailed) as failed:
         run_dag("daily_campaign_optimization", DAY)
     assert re.search(
@@ -148,8 +147,8 @@ def test_a_broken_campaign_fails_alone_a_rerun_exits_0_an_empty_day_fails_and_a_
     # A bad file does not stop the day: it is rejected alone, with its reason in
     # ops.ingested_files and the day's ingest_rejected alert, and the day publishes.
     bad_day = DAY + timedelta(days=2)
-    (get_settings().inbox_dir / bad_day.isoformat()).mkdir(parents=True, exist_ok=True)
-    (get_settings().inbox_dir / bad_day.isoformat() / "interactions.csv").write_text(
+    (inbox / bad_day.isoformat()).mkdir(parents=True, exist_ok=True)
+    (inbox / bad_day.isoformat() / "interactions.csv").write_text(
         "event_id,decision_id\nonly,two\n"
     )
     assert run_dag("daily_campaign_optimization", bad_day).state == "success"
@@ -214,7 +213,7 @@ def private_postgres():
 
 
 @pytest.mark.slow
-def test_a_database_that_goes_down_mid_run_exits_3_naming_the_step(private_postgres, test_home: Path) -> None:
+def test_a_database_that_goes_down_mid_run_exits_3_naming_the_step(private_postgres, inbox: Path) -> None:
     import time
 
     from pipelines import migrate
@@ -227,7 +226,7 @@ def test_a_database_that_goes_down_mid_run_exits_3_naming_the_step(private_postg
     migrate.upgrade(engine)
     apply_campaign(engine, load_campaign(REPO / "campaigns/card_cashback.yaml"))
     day = date(2026, 12, 20)
-    write_customer_files(test_home / "inbox", day, 300, seed=5)
+    write_customer_files(inbox, day, 300, seed=5)
     cli = str(Path(sys.executable).with_name("campaignopt"))
     run = subprocess.Popen(
         [cli, "daily", "--date", day.isoformat()],

@@ -4,11 +4,9 @@ and two real `campaignopt daily` processes (real Airflow) for consecutive days a
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -55,8 +53,8 @@ def _landed(engine: sa.Engine, day: date) -> None:
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                """insert into ops.ingested_files (checksum, path, kind, logical_date, rows_loaded,
-                       rows_quarantined) values (:c, :p, 'customers', :d, 1, 0)"""
+                """insert into ops.ingested_files (checksum, path, kind, logical_date, rows_read,
+                       rows_loaded, rows_quarantined) values (:c, :p, 'customers', :d, 1, 1, 0)"""
             ),
             {"c": f"sum-{day}", "p": f"{day}/customers.csv", "d": day},
         )
@@ -153,19 +151,6 @@ def _lock_held(engine: sa.Engine, day: date) -> bool:
             ),
             {"a": classid, "b": objid},
         ).scalar()
-
-
-@pytest.fixture
-def inbox() -> Iterator[Path]:
-    """The session's inbox; the days written here are removed after the test (other tests
-    share the folder, and an inbox day with data counts as a day to wait for)."""
-    from pipelines.settings import get_settings
-
-    folder = get_settings().inbox_dir
-    before = set(folder.iterdir()) if folder.is_dir() else set()
-    yield folder
-    for day in set(folder.iterdir()) - before:
-        shutil.rmtree(day, ignore_errors=True)
 
 
 @pytest.mark.slow
