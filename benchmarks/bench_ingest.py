@@ -23,17 +23,14 @@ import dataclasses
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pipeline import (  # noqa: E402
-    ADMIN_URL,
     CAMPAIGN,
     CAMPAIGN_YAML,
     DAY,
@@ -44,6 +41,7 @@ from bench_pipeline import (  # noqa: E402
     csv_columns,
     log,
     text_table,
+    throwaway_database,
     uptime,
     write_events,
 )
@@ -264,34 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         child(*args.child)
         return 0
 
-    import sqlalchemy as sa
-
     result: dict = {"machine": machine(), "uptime_start": uptime(), "args": vars(args)}
-    dbname = f"bench_ingest_{os.getpid()}"
-    home = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'create database "{dbname}"'))
-    os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{dbname}"
-    os.environ["CAMPAIGNOPT_HOME"] = str(home)
-    from pipelines.settings import get_settings
-
-    get_settings.cache_clear()
-    log(f"database {dbname}, home {home}; {result['uptime_start']}")
-    try:
+    with throwaway_database("bench_ingest", args.keep_db) as (dbname, home):
         run(args, dbname, home, result)
-    finally:
-        if args.keep_db:
-            log(f"kept database {dbname} and home {home}")
-        else:
-            with admin.connect() as conn:
-                conn.execute(
-                    sa.text("select pg_terminate_backend(pid) from pg_stat_activity where datname = :n"),
-                    {"n": dbname},
-                )
-                conn.execute(sa.text(f'drop database if exists "{dbname}"'))
-            shutil.rmtree(home, ignore_errors=True)
-        admin.dispose()
     result["uptime_end"] = uptime()
     if args.json:
         print(json.dumps(result, indent=2, default=str))

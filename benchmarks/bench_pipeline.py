@@ -49,6 +49,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed_common import baseline_numpy, machine, table  # noqa: E402
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@contextlib.contextmanager
+def throwaway_database(prefix: str, keep: bool):  # type: ignore[no-untyped-def]
+    """A new database on the local server and a new home folder, with DATABASE_URL and
+    CAMPAIGNOPT_HOME pointing at them; both are removed afterwards unless ``keep``."""
+    import sqlalchemy as sa
+
+    dbname = f"{prefix}_{os.getpid()}"
+    home = Path(tempfile.mkdtemp(prefix=f"{prefix}_"))
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'create database "{dbname}"'))
+    os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{dbname}"
+    os.environ["CAMPAIGNOPT_HOME"] = str(home)
+    from pipelines.settings import get_settings
+
+    get_settings.cache_clear()
+    log(f"database {dbname}, home {home}; {uptime()}")
+    try:
+        yield dbname, home
+    finally:
+        if keep:
+            log(f"kept database {dbname} and home {home}")
+        else:
+            with admin.connect() as conn:
+                conn.execute(
+                    sa.text("select pg_terminate_backend(pid) from pg_stat_activity where datname = :n"),
+                    {"n": dbname},
+                )
+                conn.execute(sa.text(f'drop database if exists "{dbname}"'))
+            shutil.rmtree(home, ignore_errors=True)
+        admin.dispose()
 DAY = date(2026, 11, 2)
 NEXT = DAY + timedelta(days=1)
 CAMPAIGN = "bench-48"
@@ -791,34 +824,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-db", action="store_true", help="keep the database and the home folder")
     args = ap.parse_args(argv)
 
-    import sqlalchemy as sa
 
     result: dict = {"machine": machine(), "uptime_start": uptime(), "args": vars(args)}
-    dbname = f"bench_pipeline_{os.getpid()}"
-    home = Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'create database "{dbname}"'))
-    os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{dbname}"
-    os.environ["CAMPAIGNOPT_HOME"] = str(home)
-    from pipelines.settings import get_settings
-
-    get_settings.cache_clear()
-    log(f"database {dbname}, home {home}; {result['uptime_start']}")
-    try:
+    with throwaway_database("bench_pipeline", args.keep_db) as (dbname, home):
         run(args, dbname, home, result)
-    finally:
-        if args.keep_db:
-            log(f"kept database {dbname} and home {home}")
-        else:
-            with admin.connect() as conn:
-                conn.execute(
-                    sa.text("select pg_terminate_backend(pid) from pg_stat_activity where datname = :n"),
-                    {"n": dbname},
-                )
-                conn.execute(sa.text(f'drop database if exists "{dbname}"'))
-            shutil.rmtree(home, ignore_errors=True)
-        admin.dispose()
     result["uptime_end"] = uptime()
     result["summary"] = summarise(result, args)
     if args.json:
