@@ -15,12 +15,16 @@ log = logging.getLogger("api")
 
 
 def _location(loc: tuple) -> str:
+    """'parameters.channel' for a body field, 'path campaign_id' for a parameter, 'body' for the whole."""
     parts = [str(p) for p in loc]
-    if parts and parts[0] in ("body", "path", "query", "header"):
-        where = parts[0]
-        parts = parts[1:]
-        return ".".join(parts) if where == "body" and parts else f"{where} " + ".".join(parts or ["body"])
-    return ".".join(parts) or "body"
+    if not parts:
+        return "body"
+    where, rest = parts[0], ".".join(parts[1:])
+    if where == "body":
+        return rest or "body"
+    if where in ("path", "query", "header", "cookie"):
+        return f"{where} {rest}" if rest else where
+    return ".".join(parts)
 
 
 def describe(errors: list[dict]) -> str:
