@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, status
 
 from api.deps import ADMIN, ANALYST, get_engine
 from api.models import ApplyOut, CampaignOut, CampaignSummary, Problem
@@ -20,6 +20,16 @@ router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 CampaignId = Annotated[int, Path(ge=1, le=2**31 - 1, description="ops.campaigns.campaign_id")]
 Engine = Annotated[sa.Engine, Depends(get_engine)]
 ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}}
+BODY_ERRORS = {**ERRORS, 400: {"model": Problem, "description": "The body is not readable (not UTF-8)."}}
+EXAMPLE = {
+    "name": "card-cashback",
+    "start_date": "2026-11-01",
+    "end_date": "2027-01-31",
+    "parameters": {"discount": ["cashback", "fee_waiver"], "channel": ["email", "sms"]},
+    "policy": {"name": "thompson", "params": {"prior_alpha": 1.0, "prior_beta": 30.0}},
+    "holdout_share": 0.1,
+}
+Definition = Annotated[CampaignSpec, Body(openapi_examples={"card-cashback": {"value": EXAMPLE}})]
 
 
 @router.post(
@@ -27,9 +37,9 @@ ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Probl
     status_code=status.HTTP_201_CREATED,
     response_model=ApplyOut,
     dependencies=[ADMIN],
-    responses={**ERRORS, 409: {"model": Problem}},
+    responses={**BODY_ERRORS, 409: {"model": Problem}},
 )
-def create_campaign(spec: CampaignSpec, engine: Engine) -> ApplyOut:
+def create_campaign(spec: Definition, engine: Engine) -> ApplyOut:
     """Create a campaign and its arms. A name already stored is 409: change it with PUT."""
     existing = campaign_id_by_name(engine, spec.name)
     if existing is not None:
@@ -60,9 +70,9 @@ def get_campaign(campaign_id: CampaignId, engine: Engine) -> dict:
     "/{campaign_id}",
     response_model=ApplyOut,
     dependencies=[ADMIN],
-    responses={**ERRORS, 404: {"model": Problem}, 409: {"model": Problem}},
+    responses={**BODY_ERRORS, 404: {"model": Problem}, 409: {"model": Problem}},
 )
-def update_campaign(campaign_id: CampaignId, spec: CampaignSpec, engine: Engine) -> ApplyOut:
+def update_campaign(campaign_id: CampaignId, spec: Definition, engine: Engine) -> ApplyOut:
     """Replace a campaign's definition (idempotent). Its name cannot change: 409 naming both."""
     stored = campaign_name(engine, campaign_id)
     if spec.name != stored:
