@@ -8,6 +8,7 @@ request), so a revocation takes effect within that time.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -42,7 +43,6 @@ class _KeyCache:
         self._lock = threading.Lock()
 
     def lookup(self, engine: sa.Engine, token: str) -> ApiKey | None:
-        import hashlib
 
         digest = hashlib.sha256(token.encode()).hexdigest()  # the token itself is never kept
         now = time.monotonic()

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from api.state import Component, ServiceState
 from pipelines import migrate
 from pipelines.db import database_url
+from pipelines.readiness import registry_uri
 from pipelines.settings import Settings
 
 log = logging.getLogger("api")
@@ -47,6 +48,7 @@ def make_lifespan(settings: Settings, components: Sequence[Component]):  # type:
             settings=settings,
             engine=engine,
             head_revision=migrate.head_revision(engine),  # from the code's migration scripts: no I/O
+            registry_uri=registry_uri(settings),
             started_at=datetime.now(UTC),
         )
         for component in components:

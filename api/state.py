@@ -29,6 +29,7 @@ class ServiceState:
     settings: Settings
     engine: sa.Engine
     head_revision: str
+    registry_uri: str  # MLflow tracking/registry, resolved once
     started_at: datetime
     components: dict[str, Any] = field(default_factory=dict)
     load_problems: dict[str, str] = field(default_factory=dict)  # component name -> why it failed

@@ -37,11 +37,15 @@ def migrations_problem(engine: sa.Engine, head: str) -> str | None:
     return None
 
 
-def registry_problem(settings: Settings) -> str | None:
-    """Reach the MLflow tracking backend cheaply: its database, or its server's /health."""
+def registry_uri(settings: Settings) -> str:
+    """The MLflow tracking URI of ``settings`` (importing pipelines.retrain takes seconds: call once)."""
     from pipelines.retrain.config import tracking_uri
 
-    uri = tracking_uri(settings)
+    return tracking_uri(settings)
+
+
+def registry_problem(uri: str) -> str | None:
+    """Reach the MLflow tracking backend at ``uri`` cheaply: its database, or its server's /health."""
     if uri.startswith("postgresql"):
         engine = sa.create_engine(
             uri, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": PROBE_SECONDS}

@@ -13,7 +13,7 @@ from api.deps import ADMIN, ANALYST, get_engine
 from api.models import ApplyOut, CampaignOut, CampaignSummary, Problem
 from pipelines.campaign_read import campaign_detail, campaign_id_by_name, campaign_name
 from pipelines.campaign_spec import CampaignSpec
-from pipelines.campaign_store import apply_campaign, list_campaigns
+from pipelines.campaign_store import apply_campaign, list_campaigns, load_campaign_by_id
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -63,6 +63,7 @@ def get_campaigns(engine: Engine) -> list[dict]:
 )
 def get_campaign(campaign_id: CampaignId, engine: Engine) -> dict:
     """One campaign: its definition and every arm (retired ones with their retirement time)."""
+    load_campaign_by_id(engine, campaign_id)  # 404, or 422 naming the field if it no longer validates
     return campaign_detail(engine, campaign_id)
 
 

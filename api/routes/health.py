@@ -28,7 +28,7 @@ def _problems(state: ServiceState) -> list[str]:
         schema = migrations_problem(state.engine, state.head_revision)
         if schema:
             problems.append(schema)
-    registry = registry_problem(state.settings)
+    registry = registry_problem(state.registry_uri)
     if registry:
         problems.append(registry)
     problems.extend(state.load_problems.values())

@@ -135,3 +135,20 @@ def test_post_of_an_existing_name_and_put_renaming_are_409(admin, clean_engine) 
         f"name: campaign {cid} is 'card-cashback', the body names 'card-renamed'; names cannot change"
     )
     assert snapshot(clean_engine) == before
+
+
+def test_a_stored_definition_that_no_longer_validates_is_a_message_not_a_500(admin, clean_engine) -> None:
+    cid = admin.post("/campaigns", json=campaign_body()).json()["campaign_id"]
+    with clean_engine.begin() as conn:  # edited by hand in the database
+        conn.execute(
+            sa.text(
+                "update ops.campaigns set definition = definition || '{\"holdout_share\": 0.9}' "
+                "where campaign_id = :c"
+            ),
+            {"c": cid},
+        )
+    r = admin.get(f"/campaigns/{cid}")
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith(
+        f"stored campaign 'card-cashback' (id {cid}) no longer validates: holdout_share:"
+    )
