@@ -36,6 +36,7 @@ def test_no_request_gets_a_server_error(server, keys, clean_engine, tmp_path) ->
             "--report-dir",
             str(tmp_path),
         ],
+        cwd=tmp_path,  # its .schemathesis cache stays out of the repository
         capture_output=True,
         text=True,
         timeout=600,
