@@ -29,3 +29,12 @@ def test_compose_file_is_consistent() -> None:
     assert {field.upper() for field in Settings.model_fields} <= set(env)
     assert services["airflow"]["environment"] == env
     assert (REPO / "Dockerfile").exists()
+
+
+def test_compose_api_service_serves_with_the_same_settings() -> None:
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    api = services["api"]
+    assert api["command"].startswith("campaignopt serve --host 0.0.0.0 --port 8000")
+    assert api["environment"] == services["airflow"]["environment"]
+    assert api["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert api["ports"] == ["8000:8000"]

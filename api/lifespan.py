@@ -1,0 +1,69 @@
+"""Start-up and shutdown: the database engine, the readiness record, the decision components.
+
+The decision engine plugs in through ``COMPONENTS`` (or ``create_app(components=...)``): e.g.
+``Component("realtime", load=lambda state: RealtimeEngine.start(state.engine, state.settings),
+close=lambda engine: engine.close())``. Everything here runs once per worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from api.state import Component, ServiceState
+from pipelines import migrate
+from pipelines.db import database_url
+from pipelines.readiness import registry_uri
+from pipelines.settings import Settings
+
+log = logging.getLogger("api")
+
+# The stats snapshot and the champion model load here (pipelines/realtime), in this order.
+COMPONENTS: tuple[Component, ...] = ()
+
+
+def service_engine(settings: Settings) -> sa.Engine:
+    """The service's own pool: created without connecting, so that the service starts (and says
+    degraded on /readyz) while the database is down; short connect timeout so requests fail fast."""
+    return sa.create_engine(
+        database_url(settings),
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=5,
+        connect_args={"connect_timeout": 2},
+    )
+
+
+def make_lifespan(settings: Settings, components: Sequence[Component]):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = service_engine(settings)
+        state = ServiceState(
+            settings=settings,
+            engine=engine,
+            head_revision=migrate.head_revision(engine),  # from the code's migration scripts: no I/O
+            registry_uri=registry_uri(settings),
+            started_at=datetime.now(UTC),
+        )
+        for component in components:
+            try:
+                state.components[component.name] = component.load(state)
+            except Exception as exc:  # noqa: BLE001  # a failed load degrades, it does not crash
+                state.load_problems[component.name] = f"{component.name} not loaded: {exc}".splitlines()[0]
+                log.error("component %s failed to load: %s", component.name, type(exc).__name__)
+        app.state.service = state
+        try:
+            yield
+        finally:
+            for component in reversed(components):
+                if component.close is not None and component.name in state.components:
+                    component.close(state.components[component.name])
+            engine.dispose()
+
+    return lifespan
