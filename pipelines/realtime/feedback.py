@@ -93,25 +93,18 @@ def record_events(
             )
             landing.append(row)
         inserted = _insert(conn, landing, now)
-        landed = _landed(conn, [r["event_id"] for r in landing if r["event_id"] not in inserted])
+        # Events not inserted, and repeats within the call, are compared with the row landed now.
+        compare = {r["event_id"] for r in landing if r["event_id"] not in inserted}
+        compare |= {row["event_id"] for _, row in repeats}
+        landed = _landed(conn, sorted(compare))
         for row in landing:
             results[row["pos"]] = _result(row, row["event_id"] in inserted, landed.get(row["event_id"]))
     for i, row in repeats:
-        first = rows[row["event_id"]]
-        first_result = results[first["pos"]]
+        first_result = results[rows[row["event_id"]]["pos"]]
         if first_result is not None and first_result.status == UNKNOWN_DECISION:
             results[i] = first_result
         else:
-            diff = _diff(row, first)
-            results[i] = (
-                EventResult(row["event_id"], DUPLICATE, outside_window=bool(first.get("outside_window")))
-                if not diff
-                else EventResult(
-                    row["event_id"],
-                    CONFLICT,
-                    f"event {row['event_id']} appears twice in the request with other content: {diff}",
-                )
-            )
+            results[i] = _result(row, False, landed.get(row["event_id"]))
     return [r for r in results if r is not None]
 
 

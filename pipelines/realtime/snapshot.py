@@ -178,8 +178,12 @@ class Snapshot:
         day = _utc_day(now)
         with engine.connect() as conn:
             version = tuple(conn.execute(sa.text(_VERSION_SQL)).one())
-        if version != self._version or day != self.day:
+        if version != self._version:
             return Snapshot.load(engine, now=now)
+        if day != self.day:  # decisions mature at midnight: a new day folds, it reloads only
+            if set(active_campaign_ids(engine, day)) != set(self.campaigns):  # if campaigns start/end
+                return Snapshot.load(engine, now=now)
+            self.day = day
         with self._refresh_lock:
             self._fold_matured(engine, day)
         return self
