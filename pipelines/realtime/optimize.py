@@ -27,13 +27,13 @@ import pandas as pd
 import sqlalchemy as sa
 
 import bandits
-from pipelines.audience import audience_params, audience_sql, consent_mask
+from pipelines.audience import MART_CUSTOMERS, audience_params, audience_sql, consent_mask
 from pipelines.campaign_store import Campaign
 from pipelines.db import read_frame
 from pipelines.decide import POLICY_VERSION, ModelHandle, choose_arms
 from pipelines.domain import CHANNELS, CUSTOMER_COLUMNS, SEGMENTS, segment_of
 from pipelines.errors import NotFound, UserError
-from pipelines.realtime.snapshot import CampaignState, Snapshot
+from pipelines.realtime.snapshot import CampaignState, Snapshot, has_table
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def decide_one(
         customer, allowed = eligible_customer(conn, campaign, customer_id, attributes, channels, day, now)
     decision_id = decision_id_for(campaign_id, idempotency_key)
     seed = request_seed(campaign_id, customer_id, idempotency_key or decision_id)
-    out, used_model, fallback = _choose(state, customer, allowed, seed, model)
+    out, used_model, fallback = choose(state, customer, allowed, seed, model)
     decision = RealtimeDecision(
         decision_id=decision_id,
         campaign_id=campaign_id,
@@ -137,7 +137,7 @@ def decide_one(
         idempotency_key=idempotency_key,
         scores={k: _number(out[k][0]) for k in ("bandit_score", "model_score", "blend_score")},
     )
-    if _insert(engine, decision, str(customer["segment"].iloc[0]), day):
+    if log_decision(engine, decision, str(customer["segment"].iloc[0]), day):
         return decision
     # Another caller logged this key first: theirs is the decision.
     existing = _existing(engine, campaign, idempotency_key or "")
@@ -161,10 +161,13 @@ def eligible_customer(
     needed, and not used); another one needs valid ``attributes``.
     """
     params = audience_params(campaign, day, cap_end=day + timedelta(days=1), customer_id=customer_id)
-    in_mart = conn.execute(
-        sa.text("select 1 from analytics.customer_features where customer_id = :c"), {"c": customer_id}
-    ).first()
-    if in_mart is not None:
+    in_mart = (
+        has_table(conn, MART_CUSTOMERS)
+        and conn.execute(
+            sa.text(f"select 1 from {MART_CUSTOMERS} where customer_id = :c"), {"c": customer_id}
+        ).first()
+    )
+    if in_mart:
         frame = read_frame(conn, audience_sql(), params)
     elif attributes is None:
         raise NotFound(f"customer {customer_id!r} is unknown: send its attributes to decide for it")
@@ -269,10 +272,13 @@ def _why_not(conn: sa.Connection, campaign: Campaign, customer_id: str, params: 
     return head + "outside the campaign's audience (age, income or segment)"
 
 
-def _choose(
+def choose(
     state: CampaignState, customer: pd.DataFrame, allowed: np.ndarray, seed: int, model: ModelHandle | None
 ) -> tuple[dict[str, np.ndarray], ModelHandle | None, str | None]:
-    """choose_arms under the campaign's lock; a model that fails falls back to the bandit alone."""
+    """The arm for one eligible customer (no database): choose_arms under the campaign's lock.
+
+    A model that fails falls back to the bandit alone. Returns (choice arrays of shape (1,),
+    the model used or None, the fallback reason or None)."""
     try:
         return _choose_with(state, customer, allowed, seed, model), model, None
     except Exception as exc:  # noqa: BLE001 - any scorer failure: decide without the model
@@ -307,7 +313,7 @@ on conflict do nothing
 """
 
 
-def _insert(engine: sa.Engine, d: RealtimeDecision, segment: str, day: date) -> bool:
+def log_decision(engine: sa.Engine, d: RealtimeDecision, segment: str, day: date) -> bool:
     """True when this call logged the decision (False: the key was logged by another caller)."""
     with engine.begin() as conn:
         result = conn.execute(

@@ -151,7 +151,11 @@ class Snapshot:
                 log.warning("campaign %s left out of the snapshot: %s", campaign_id, exc)
                 continue
             with engine.connect() as conn:
-                pulls, rewards = segment_stats(conn, campaign)
+                if has_table(conn, "analytics.segment_arm_stats"):
+                    pulls, rewards = segment_stats(conn, campaign)
+                else:  # no daily build yet: the priors, plus what matures in real time
+                    pulls = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
+                    rewards = np.zeros_like(pulls)
             through = mart_counted_through(as_of, campaign.spec.attribution_window_days)
             campaigns[campaign_id] = CampaignState(campaign, pulls, rewards, through)
         snapshot = cls(campaigns, as_of, day, version)
@@ -214,6 +218,11 @@ class Snapshot:
             state.add(pulls, rewards, target)
             folded += int(pulls.sum())
         return folded
+
+
+def has_table(conn: sa.Connection, name: str) -> bool:
+    """Whether a (dbt-owned) table exists: a fresh install serves before its first daily build."""
+    return conn.execute(sa.text("select to_regclass(:n) is not null"), {"n": name}).scalar()
 
 
 def _to_arrays(campaign: Campaign, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
