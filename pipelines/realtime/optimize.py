@@ -38,6 +38,9 @@ from pipelines.realtime.snapshot import CampaignState, Snapshot, has_table
 log = logging.getLogger(__name__)
 
 MAX_KEY_LENGTH = 200  # an index key, as the ingest bounds its ids
+CUSTOMER_LOCK_CLASS = (
+    7240306  # advisory lock (class, hashtext(customer)): one decision of a customer at a time
+)
 
 
 class NotEligible(UserError):
@@ -107,40 +110,51 @@ def decide_one(
     customer_id = _check_text("customer_id", customer_id)
     if idempotency_key is not None:
         idempotency_key = _check_text("idempotency_key", idempotency_key)
-        existing = _existing(engine, campaign, idempotency_key)
+        with engine.connect() as conn:  # a retry: no lock, no eligibility
+            existing = _existing(conn, campaign, idempotency_key)
         if existing is not None:
             return _replayed(existing, customer_id, campaign)
     day = now.astimezone(UTC).date()
-    with engine.connect() as conn:
+    with engine.begin() as conn:
+        # One request of a customer at a time, caps read and decision written in one transaction:
+        # two concurrent sends cannot both pass a cap that only one of them fits under.
+        conn.execute(
+            sa.text("select pg_advisory_xact_lock(:k, hashtext(:c))"),
+            {"k": CUSTOMER_LOCK_CLASS, "c": customer_id},
+        )
+        if idempotency_key is not None:  # a concurrent caller of the same key may have just logged it
+            existing = _existing(conn, campaign, idempotency_key)
+            if existing is not None:
+                return _replayed(existing, customer_id, campaign)
         customer, allowed = eligible_customer(conn, campaign, customer_id, attributes, channels, day, now)
-    decision_id = decision_id_for(campaign_id, idempotency_key)
-    seed = request_seed(campaign_id, customer_id, idempotency_key or decision_id)
-    out, used_model, fallback = choose(state, customer, allowed, seed, model)
-    decision = RealtimeDecision(
-        decision_id=decision_id,
-        campaign_id=campaign_id,
-        customer_id=customer_id,
-        arm_id=campaign.arm_ids[int(out["arm_idx"][0])],
-        arm_params=dict(campaign.arm_params[int(out["arm_idx"][0])]),
-        propensity=float(out["propensity"][0]),
-        selected_by=str(out["selected_by"][0]),
-        confidence=_number(out["confidence"][0]),
-        explored=bool(out["explored"][0]),
-        strategy=out["strategy"][0] or None,
-        phase=out["phase"][0] or None,
-        policy=campaign.spec.policy.name,
-        model_version=used_model.version if used_model else None,
-        treatment_group="control" if bool(customer["is_control"].iloc[0]) else "treatment",
-        fallback_reason=_join(note, fallback),
-        seed=seed,
-        decided_at=now,
-        idempotency_key=idempotency_key,
-        scores={k: _number(out[k][0]) for k in ("bandit_score", "model_score", "blend_score")},
-    )
-    if log_decision(engine, decision, str(customer["segment"].iloc[0]), day):
-        return decision
-    # Another caller logged this key first: theirs is the decision.
-    existing = _existing(engine, campaign, idempotency_key or "")
+        decision_id = decision_id_for(campaign_id, idempotency_key)
+        seed = request_seed(campaign_id, customer_id, idempotency_key or decision_id)
+        out, used_model, fallback = choose(state, customer, allowed, seed, model)
+        decision = RealtimeDecision(
+            decision_id=decision_id,
+            campaign_id=campaign_id,
+            customer_id=customer_id,
+            arm_id=campaign.arm_ids[int(out["arm_idx"][0])],
+            arm_params=dict(campaign.arm_params[int(out["arm_idx"][0])]),
+            propensity=float(out["propensity"][0]),
+            selected_by=str(out["selected_by"][0]),
+            confidence=_number(out["confidence"][0]),
+            explored=bool(out["explored"][0]),
+            strategy=out["strategy"][0] or None,
+            phase=out["phase"][0] or None,
+            policy=campaign.spec.policy.name,
+            model_version=used_model.version if used_model else None,
+            treatment_group="control" if bool(customer["is_control"].iloc[0]) else "treatment",
+            fallback_reason=_join(note, fallback),
+            seed=seed,
+            decided_at=now,
+            idempotency_key=idempotency_key,
+            scores={k: _number(out[k][0]) for k in ("bandit_score", "model_score", "blend_score")},
+        )
+        if log_decision(conn, decision, str(customer["segment"].iloc[0]), day):
+            return decision
+        # The same key for another customer (who holds another lock) was logged first.
+        existing = _existing(conn, campaign, idempotency_key or "")
     if existing is None:  # pragma: no cover - a conflict always leaves the winning row
         raise UserError(f"decision {decision_id} could not be logged")
     return _replayed(existing, customer_id, campaign)
@@ -313,48 +327,46 @@ on conflict do nothing
 """
 
 
-def log_decision(engine: sa.Engine, d: RealtimeDecision, segment: str, day: date) -> bool:
+def log_decision(conn: sa.Connection, d: RealtimeDecision, segment: str, day: date) -> bool:
     """True when this call logged the decision (False: the key was logged by another caller)."""
-    with engine.begin() as conn:
-        result = conn.execute(
-            sa.text(_INSERT_SQL),
-            {
-                "decision_id": d.decision_id,
-                "campaign_id": d.campaign_id,
-                "customer_id": d.customer_id,
-                "arm_id": d.arm_id,
-                "day": day,
-                "decided_at": d.decided_at,
-                "segment": segment,
-                "policy": d.policy,
-                "policy_version": POLICY_VERSION,
-                "strategy": d.strategy,
-                "phase": d.phase,
-                "propensity": d.propensity,
-                **d.scores,
-                "selected_by": d.selected_by,
-                "confidence": d.confidence,
-                "explored": d.explored,
-                "model_version": d.model_version,
-                "treatment_group": d.treatment_group,
-                "seed": d.seed,
-                "note": d.fallback_reason,
-                "idempotency_key": d.idempotency_key,
-            },
-        )
-        return result.rowcount == 1
+    result = conn.execute(
+        sa.text(_INSERT_SQL),
+        {
+            "decision_id": d.decision_id,
+            "campaign_id": d.campaign_id,
+            "customer_id": d.customer_id,
+            "arm_id": d.arm_id,
+            "day": day,
+            "decided_at": d.decided_at,
+            "segment": segment,
+            "policy": d.policy,
+            "policy_version": POLICY_VERSION,
+            "strategy": d.strategy,
+            "phase": d.phase,
+            "propensity": d.propensity,
+            **d.scores,
+            "selected_by": d.selected_by,
+            "confidence": d.confidence,
+            "explored": d.explored,
+            "model_version": d.model_version,
+            "treatment_group": d.treatment_group,
+            "seed": d.seed,
+            "note": d.fallback_reason,
+            "idempotency_key": d.idempotency_key,
+        },
+    )
+    return result.rowcount == 1
 
 
-def _existing(engine: sa.Engine, campaign: Campaign, key: str) -> sa.Row | None:
-    with engine.connect() as conn:
-        return conn.execute(
-            sa.text(
-                """select d.*, a.params as arm_params from ops.decisions d
-                   join ops.arms a on a.arm_id = d.arm_id
-                   where d.campaign_id = :c and d.idempotency_key = :k"""
-            ),
-            {"c": campaign.campaign_id, "k": key},
-        ).first()
+def _existing(conn: sa.Connection, campaign: Campaign, key: str) -> sa.Row | None:
+    return conn.execute(
+        sa.text(
+            """select d.*, a.params as arm_params from ops.decisions d
+               join ops.arms a on a.arm_id = d.arm_id
+               where d.campaign_id = :c and d.idempotency_key = :k"""
+        ),
+        {"c": campaign.campaign_id, "k": key},
+    ).first()
 
 
 def _replayed(row: sa.Row, customer_id: str, campaign: Campaign) -> RealtimeDecision:

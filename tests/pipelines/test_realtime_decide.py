@@ -372,3 +372,44 @@ def test_unknown_campaign_customer_and_bad_attributes(engine: sa.Engine, world: 
             sa.text("select segment from ops.decisions where decision_id = :d"), {"d": rt.decision_id}
         ).scalar()
     assert segment == "senior_high"  # 61 years, 120k: the segment_of rule on the given attributes
+
+
+def _race(n: int, call) -> list:
+    barrier = threading.Barrier(n)
+    outcomes: list = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(call())
+        except NotEligible as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def test_concurrent_sends_to_one_customer_respect_the_caps(
+    engine: sa.Engine, world: dict[str, Campaign]
+) -> None:
+    campaign = world["caps"]  # min_days_between 1: one send a day
+    snapshot = Snapshot.load(engine, now=NOW)
+    cid = campaign.campaign_id
+    unkeyed = _race(8, lambda: decide_one(engine, snapshot, cid, "r0040", now=NOW))
+    assert sum(isinstance(o, NotEligible) for o in unkeyed) == 7
+    # The same key from 8 callers under a binding cap: all get the one decision, none is refused.
+    keyed = _race(8, lambda: decide_one(engine, snapshot, cid, "r0041", idempotency_key="cap-race", now=NOW))
+    assert not any(isinstance(o, NotEligible) for o in keyed)
+    assert len({o.decision_id for o in keyed}) == 1
+    with engine.connect() as conn:
+        counts = conn.execute(
+            sa.text(
+                "select customer_id, count(*) from ops.decisions where customer_id in ('r0040', 'r0041') "
+                "group by 1 order by 1"
+            )
+        ).all()
+    assert [tuple(r) for r in counts] == [("r0040", 1), ("r0041", 1)]
