@@ -9,7 +9,7 @@ control every day, whatever else changes.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 import pandas as pd
@@ -19,23 +19,28 @@ from pipelines.campaign_store import Campaign
 from pipelines.db import read_frame
 from pipelines.domain import CUSTOMER_COLUMNS, SEGMENTS
 
-# Caps count earlier days only: campaigns decided in parallel on D stay independent,
-# and a re-run of D sees exactly what the first run saw.
-_AUDIENCE_SQL = f"""
+# Caps count the sends of every campaign and both paths (batch lists and real-time decisions) in
+# the week before the cap end. The batch counts earlier days only (cap end = D): campaigns decided
+# in parallel on D stay independent, and a re-run of D sees exactly what the first run saw. Real
+# time counts day T itself too (cap end = T + 1): a send earlier today is a send.
+# ``customers`` is the mart, or (real time) one customer given by attributes, same columns.
+_AUDIENCE_SQL = """
 with recent as (
     select customer_id, count(*) as sends_7d, max(decision_date) as last_send
     from ops.decisions
-    where source = 'batch' and decision_date > %(d)s::date - 7 and decision_date < %(d)s::date
+    where decision_date > %(d)s::date - 7 and decision_date < %(cap_end)s::date
+      and (%(customer)s::text is null or customer_id = %(customer)s::text)
     group by customer_id
 )
-select f.customer_id, f.segment, {", ".join("f." + c for c in CUSTOMER_COLUMNS)},
+select f.customer_id, f.segment, {columns},
        ('x' || substr(md5(%(name)s || ':' || f.customer_id), 1, 8))::bit(32)::bigint / 4294967296.0
            as holdout_draw
-from analytics.customer_features f
+from {customers} f
 left join recent r on r.customer_id = f.customer_id
 where f.age between %(min_age)s and %(max_age)s
   and f.income >= %(min_income)s
   and (%(segments)s::text[] is null or f.segment = any(%(segments)s::text[]))
+  and (%(customer)s::text is null or f.customer_id = %(customer)s::text)
   and not exists (
       select 1 from ops.suppressions s
       where s.customer_id = f.customer_id and s.campaign_id in (0, %(cid)s))
@@ -43,11 +48,37 @@ where f.age between %(min_age)s and %(max_age)s
   and (r.last_send is null or r.last_send <= %(d)s::date - %(min_gap)s)
 order by f.customer_id
 """
+MART_CUSTOMERS = "analytics.customer_features"
+
+
+def audience_sql(customers: str = MART_CUSTOMERS) -> str:
+    """The audience rules over ``customers`` (a table or a one-row subquery with its columns)."""
+    return _AUDIENCE_SQL.format(columns=", ".join("f." + c for c in CUSTOMER_COLUMNS), customers=customers)
+
+
+def audience_params(campaign: Campaign, day: date, cap_end: date, customer_id: str | None = None) -> dict:
+    """Parameters of :func:`audience_sql` for ``campaign`` deciding on ``day``."""
+    spec = campaign.spec
+    return {
+        "d": day,
+        "cap_end": cap_end,
+        "customer": customer_id,
+        "name": spec.name,
+        "cid": campaign.campaign_id,
+        "min_age": spec.audience.min_age,
+        "max_age": spec.audience.max_age,
+        "min_income": spec.audience.min_income,
+        "segments": spec.audience.segments,
+        "max_per_week": spec.frequency_caps.max_per_week,
+        "min_gap": spec.frequency_caps.min_days_between,
+    }
+
 
 _CONSENT_SQL = """
 select distinct on (customer_id, channel) customer_id, channel, granted
 from raw.consents
-where recorded_at < %(d)s::date + 1 and channel = any(%(channels)s::text[])
+where recorded_at < %(until)s and channel = any(%(channels)s::text[])
+  and (%(customer)s::text is null or customer_id = %(customer)s::text)
 order by customer_id, channel, recorded_at desc
 """
 
@@ -64,25 +95,12 @@ def eligible_audience(conn: sa.Connection, campaign: Campaign, day: date) -> tup
     """
     spec = campaign.spec
     audience = spec.audience
-    customers = read_frame(
-        conn,
-        _AUDIENCE_SQL,
-        {
-            "d": day,
-            "name": spec.name,
-            "cid": campaign.campaign_id,
-            "min_age": audience.min_age,
-            "max_age": audience.max_age,
-            "min_income": audience.min_income,
-            "segments": audience.segments,
-            "max_per_week": spec.frequency_caps.max_per_week,
-            "min_gap": spec.frequency_caps.min_days_between,
-        },
-    )
+    customers = read_frame(conn, audience_sql(), audience_params(campaign, day, cap_end=day))
     if customers.empty:
         return _empty_frame(), np.zeros((0, len(campaign.arm_ids)), dtype=bool)
     customers["customer_id"] = customers["customer_id"].astype(str)
-    allowed = _consent_mask(conn, campaign, day, customers["customer_id"])
+    until = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)  # consents recorded by D's end
+    allowed = consent_mask(conn, campaign, until, customers["customer_id"])
     keep = allowed.any(axis=1)
     customers = customers.loc[keep].reset_index(drop=True)
     allowed = allowed[keep]
@@ -99,13 +117,18 @@ def eligible_audience(conn: sa.Connection, campaign: Campaign, day: date) -> tup
     return customers.drop(columns="holdout_draw"), allowed
 
 
-def _consent_mask(conn: sa.Connection, campaign: Campaign, day: date, customer_ids: pd.Series) -> np.ndarray:
+def consent_mask(
+    conn: sa.Connection, campaign: Campaign, until: datetime, customer_ids: pd.Series, one: bool = False
+) -> np.ndarray:
+    """Allowed arms, shape (n, n_arms): the arm's channel consented to by the latest record before
+    ``until`` (arms without a channel: always). ``one``: read the only customer's records alone."""
     arm_channels = [p.get("channel") for p in campaign.arm_params]
     channels = sorted({c for c in arm_channels if c})
     n, k = len(customer_ids), len(arm_channels)
     if not channels:
         return np.ones((n, k), dtype=bool)
-    consents = read_frame(conn, _CONSENT_SQL, {"d": day, "channels": channels})
+    only = str(customer_ids.iloc[0]) if one else None
+    consents = read_frame(conn, _CONSENT_SQL, {"until": until, "channels": channels, "customer": only})
     granted = np.zeros((n, len(channels)), dtype=bool)  # no record: no consent (opt-in)
     if not consents.empty:
         consents = consents[consents["granted"].astype(str).str.lower().isin(["t", "true"])]

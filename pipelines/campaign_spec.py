@@ -84,7 +84,7 @@ class PolicySpec(_Strict):
 
 
 class FrequencyCaps(_Strict):
-    """Contact limits across all campaigns, counted from logged batch decisions."""
+    """Contact limits across all campaigns, counted from logged decisions, batch and real time."""
 
     max_per_week: int = Field(default=3, ge=1, le=100)
     min_days_between: int = Field(default=1, ge=0, le=366)

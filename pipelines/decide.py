@@ -119,7 +119,7 @@ def _decide_campaign(
 
     with engine.connect() as conn:
         customers, allowed = eligible_audience(conn, campaign, day)
-        pulls, rewards = _segment_stats(conn, campaign, day)
+        pulls, rewards = segment_stats(conn, campaign)
     decisions = _decide(campaign, customers, allowed, pulls, rewards, seed, day, model, note)
 
     with engine.begin() as conn:
@@ -164,8 +164,10 @@ def _decide_campaign(
     )
 
 
-def _segment_stats(conn: sa.Connection, campaign: Campaign, day: date) -> tuple[np.ndarray, np.ndarray]:
-    """Matured sends and reward sums per (segment, arm) from the mart, shape (n_segments, n_arms)."""
+def segment_stats(conn: sa.Connection, campaign: Campaign) -> tuple[np.ndarray, np.ndarray]:
+    """Matured sends and reward sums per (segment, arm) from the mart, shape (n_segments, n_arms).
+
+    Shared with the real-time snapshot (:mod:`pipelines.realtime.snapshot`)."""
     frame = read_frame(
         conn,
         "select segment, arm_id, matured, reward_sum from analytics.segment_arm_stats "
@@ -184,26 +186,36 @@ def _segment_stats(conn: sa.Connection, campaign: Campaign, day: date) -> tuple[
     return pulls, np.minimum(rewards, pulls)
 
 
-def _decide(
-    campaign: Campaign,
-    customers: pd.DataFrame,
-    allowed: np.ndarray,
-    pulls: np.ndarray,
-    rewards: np.ndarray,
-    seed: int,
-    day: date,
-    model: ModelHandle | None,
-    note: str | None,
-) -> pd.DataFrame:
-    n, k = len(customers), len(campaign.arm_ids)
-    arm_ids = np.asarray(campaign.arm_ids)
-    rng = np.random.default_rng(seed)
+def build_policy(
+    campaign: Campaign, pulls: np.ndarray, rewards: np.ndarray, model: ModelHandle | None
+) -> bandits.ChunkedPolicy:
+    """The campaign's policy over its active arms, fed the (segment x arm) statistics."""
     params = dict(campaign.spec.policy.params)
     if campaign.spec.policy.name == "confidence_hybrid" and model is not None:
         params.setdefault("model_quality", model.quality)
-    policy = make_policy(campaign.spec.policy.name, n_arms=k, n_segments=len(SEGMENTS), **params)
+    policy = make_policy(
+        campaign.spec.policy.name, n_arms=len(campaign.arm_ids), n_segments=len(SEGMENTS), **params
+    )
     policy.set_stats(pulls, rewards)
+    return policy
 
+
+def choose_arms(
+    campaign: Campaign,
+    policy: bandits.ChunkedPolicy,
+    customers: pd.DataFrame,
+    allowed: np.ndarray,
+    rng: np.random.Generator,
+    model: ModelHandle | None,
+) -> dict[str, np.ndarray]:
+    """One arm per customer, as batch and real time both decide: control customers get the static
+    default arm (propensity 1), the others the policy's pick with its exact propensity.
+
+    ``customers`` needs segment_idx, is_control and the attributes a model scores; ``allowed`` is
+    the (n, n_arms) consent mask. Returns arrays of shape (n,): arm_idx, propensity, explored,
+    bandit_score, model_score, blend_score, confidence, selected_by, strategy, phase.
+    """
+    n = len(customers)
     control = customers["is_control"].to_numpy(dtype=bool)
     treat = np.flatnonzero(~control)
     out = {
@@ -231,6 +243,25 @@ def _decide(
         out["selected_by"][rows] = batch.selected_by
         out["strategy"][rows] = batch.strategy
         out["phase"][rows] = batch.phase
+    out["propensity"] = np.clip(out["propensity"], 1e-6, 1.0)
+    return out
+
+
+def _decide(
+    campaign: Campaign,
+    customers: pd.DataFrame,
+    allowed: np.ndarray,
+    pulls: np.ndarray,
+    rewards: np.ndarray,
+    seed: int,
+    day: date,
+    model: ModelHandle | None,
+    note: str | None,
+) -> pd.DataFrame:
+    arm_ids = np.asarray(campaign.arm_ids)
+    policy = build_policy(campaign, pulls, rewards, model)
+    out = choose_arms(campaign, policy, customers, allowed, np.random.default_rng(seed), model)
+    control = customers["is_control"].to_numpy(dtype=bool)
     decided_at = datetime.combine(day, time(6), tzinfo=UTC)  # the list's send morning, not now()
     ids = customers["customer_id"].astype(str).to_numpy()
     prefix = f"{campaign.campaign_id}-{day:%Y%m%d}-"  # formatting the day per row cost seconds
@@ -249,7 +280,7 @@ def _decide(
             "policy_version": POLICY_VERSION,
             "strategy": out["strategy"],
             "phase": out["phase"],
-            "propensity": np.clip(out["propensity"], 1e-6, 1.0),
+            "propensity": out["propensity"],
             "bandit_score": out["bandit_score"],
             "model_score": out["model_score"],
             "blend_score": out["blend_score"],

@@ -178,8 +178,10 @@ def _create_stage(conn: sa.Connection, kind: FileKind) -> None:
             f"create temp table _stage (like {kind.table} including defaults, line_no integer) on commit drop"
         )
     )
-    conn.execute(sa.text("alter table _stage drop column if exists source_file"))
-    conn.execute(sa.text("alter table _stage drop column if exists logical_date"))
+    # Landing columns no file carries (the file and day; for events the real-time source and window
+    # mark, migration 0005, whose defaults say 'from a file'): not staged.
+    for column in ("source_file", "logical_date", "source", "outside_window"):
+        conn.execute(sa.text(f"alter table _stage drop column if exists {column}"))
 
 
 def _stage_columns(conn: sa.Connection) -> list[str]:

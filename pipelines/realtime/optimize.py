@@ -1,0 +1,419 @@
+"""One real-time decision: the batch's rules for one customer, logged once in `ops.decisions`.
+
+Eligibility is the batch's audience SQL (pipelines.audience) for one customer: the audience
+filter, suppressions, frequency caps counting batch and real-time sends of the week up to today,
+and consent per channel (the latest record before ``now``), narrowed to the touchpoint's
+channels. The holdout is the same stable hash: control gets the static default arm. Treatment
+customers get the campaign's policy on the snapshot's statistics through
+:func:`pipelines.decide.choose_arms`, the function the batch decides with, seeded by
+(campaign, customer, idempotency key or decision id). ``max_customers`` sizes a batch list only.
+
+The decision is inserted with ``on conflict do nothing`` and read back: the same idempotency key
+gives the same decision, logged once, however many callers race.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+import bandits
+from pipelines.audience import MART_CUSTOMERS, audience_params, audience_sql, consent_mask
+from pipelines.campaign_store import Campaign
+from pipelines.db import read_frame
+from pipelines.decide import POLICY_VERSION, ModelHandle, choose_arms
+from pipelines.domain import CHANNELS, CUSTOMER_COLUMNS, SEGMENTS, segment_of
+from pipelines.errors import NotFound, UserError
+from pipelines.realtime.snapshot import CampaignState, Snapshot, has_table
+
+log = logging.getLogger(__name__)
+
+MAX_KEY_LENGTH = 200  # an index key, as the ingest bounds its ids
+CUSTOMER_LOCK_CLASS = (
+    7240306  # advisory lock (class, hashtext(customer)): one decision of a customer at a time
+)
+
+
+class NotEligible(UserError):
+    """The customer may not receive the campaign now (the message says which rule)."""
+
+
+@dataclass(frozen=True)
+class RealtimeDecision:
+    decision_id: str
+    campaign_id: int
+    customer_id: str
+    arm_id: int
+    arm_params: dict[str, str]
+    propensity: float
+    selected_by: str  # bandit | model | blend | control
+    confidence: float | None
+    explored: bool
+    strategy: str | None
+    phase: str | None
+    policy: str
+    model_version: str | None
+    treatment_group: str  # treatment | control
+    fallback_reason: str | None
+    seed: int
+    decided_at: datetime
+    idempotency_key: str | None = None
+    replayed: bool = False  # True: an earlier decision of the same key, returned again
+    scores: dict[str, float | None] = field(default_factory=dict)
+
+
+def request_seed(campaign_id: int, customer_id: str, key: str) -> int:
+    """A stable 63-bit seed from (campaign, customer, idempotency key or decision id)."""
+    digest = hashlib.sha256(f"{campaign_id}:{customer_id}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def decision_id_for(campaign_id: int, idempotency_key: str | None) -> str:
+    """Deterministic for a key (a retry finds its decision by id too), random without one."""
+    if idempotency_key is None:
+        return f"rt-{campaign_id}-{uuid.uuid4().hex}"
+    return f"rt-{campaign_id}-" + hashlib.sha256(f"{campaign_id}:{idempotency_key}".encode()).hexdigest()[:32]
+
+
+def decide_one(
+    engine: sa.Engine,
+    snapshot: Snapshot,
+    campaign_id: int,
+    customer_id: str,
+    *,
+    attributes: dict[str, Any] | None = None,
+    channels: list[str] | None = None,
+    idempotency_key: str | None = None,
+    model: ModelHandle | None = None,
+    note: str | None = None,
+    now: datetime,
+) -> RealtimeDecision:
+    """Decide and log one real-time decision (see the module doc).
+
+    ``note``: why the caller decides without its usual model (e.g. the registry is down); it is
+    stored and returned as the fallback reason. Raises NotFound (campaign not active, customer
+    unknown without attributes), NotEligible, or UserError (bad attributes, channels or key).
+    """
+    if now.tzinfo is None:
+        raise UserError("now must be timezone-aware")
+    state = snapshot.state(campaign_id)
+    campaign = state.campaign
+    customer_id = _check_text("customer_id", customer_id)
+    if idempotency_key is not None:
+        idempotency_key = _check_text("idempotency_key", idempotency_key)
+        with engine.connect() as conn:  # a retry: no lock, no eligibility
+            existing = _existing(conn, campaign, idempotency_key)
+        if existing is not None:
+            return _replayed(existing, customer_id, campaign)
+    day = now.astimezone(UTC).date()
+    with engine.begin() as conn:
+        # One request of a customer at a time, caps read and decision written in one transaction:
+        # two concurrent sends cannot both pass a cap that only one of them fits under.
+        conn.execute(
+            sa.text("select pg_advisory_xact_lock(:k, hashtext(:c))"),
+            {"k": CUSTOMER_LOCK_CLASS, "c": customer_id},
+        )
+        if idempotency_key is not None:  # a concurrent caller of the same key may have just logged it
+            existing = _existing(conn, campaign, idempotency_key)
+            if existing is not None:
+                return _replayed(existing, customer_id, campaign)
+        customer, allowed = eligible_customer(conn, campaign, customer_id, attributes, channels, day, now)
+        decision_id = decision_id_for(campaign_id, idempotency_key)
+        seed = request_seed(campaign_id, customer_id, idempotency_key or decision_id)
+        out, used_model, fallback = choose(state, customer, allowed, seed, model)
+        decision = RealtimeDecision(
+            decision_id=decision_id,
+            campaign_id=campaign_id,
+            customer_id=customer_id,
+            arm_id=campaign.arm_ids[int(out["arm_idx"][0])],
+            arm_params=dict(campaign.arm_params[int(out["arm_idx"][0])]),
+            propensity=float(out["propensity"][0]),
+            selected_by=str(out["selected_by"][0]),
+            confidence=_number(out["confidence"][0]),
+            explored=bool(out["explored"][0]),
+            strategy=out["strategy"][0] or None,
+            phase=out["phase"][0] or None,
+            policy=campaign.spec.policy.name,
+            model_version=used_model.version if used_model else None,
+            treatment_group="control" if bool(customer["is_control"].iloc[0]) else "treatment",
+            fallback_reason=_join(note, fallback),
+            seed=seed,
+            decided_at=now,
+            idempotency_key=idempotency_key,
+            scores={k: _number(out[k][0]) for k in ("bandit_score", "model_score", "blend_score")},
+        )
+        if log_decision(conn, decision, str(customer["segment"].iloc[0]), day):
+            return decision
+        # The same key for another customer (who holds another lock) was logged first.
+        existing = _existing(conn, campaign, idempotency_key or "")
+    if existing is None:  # pragma: no cover - a conflict always leaves the winning row
+        raise UserError(f"decision {decision_id} could not be logged")
+    return _replayed(existing, customer_id, campaign)
+
+
+def eligible_customer(
+    conn: sa.Connection,
+    campaign: Campaign,
+    customer_id: str,
+    attributes: dict[str, Any] | None,
+    channels: list[str] | None,
+    day: date,
+    now: datetime,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The customer as the batch audience describes it (one row) and its allowed arms (1, n_arms).
+
+    A customer of the `customer_features` mart is read from it (``attributes`` are then not
+    needed, and not used); another one needs valid ``attributes``.
+    """
+    params = audience_params(campaign, day, cap_end=day + timedelta(days=1), customer_id=customer_id)
+    in_mart = (
+        has_table(conn, MART_CUSTOMERS)
+        and conn.execute(
+            sa.text(f"select 1 from {MART_CUSTOMERS} where customer_id = :c"), {"c": customer_id}
+        ).first()
+    )
+    if in_mart:
+        frame = read_frame(conn, audience_sql(), params)
+    elif attributes is None:
+        raise NotFound(f"customer {customer_id!r} is unknown: send its attributes to decide for it")
+    else:
+        values = validate_attributes(attributes)
+        one_row = _one_customer_sql(values)
+        frame = read_frame(conn, audience_sql(one_row), params | {f"a_{k}": v for k, v in values.items()})
+    if frame.empty:
+        raise NotEligible(_why_not(conn, campaign, customer_id, params))
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    allowed = consent_mask(conn, campaign, now, frame["customer_id"], one=True)
+    consented = allowed.any()
+    allowed &= _touchpoint_mask(campaign, channels)
+    if not allowed.any():
+        where = f" among the touchpoint's channels {sorted(set(channels or []))}" if consented else ""
+        raise NotEligible(
+            f"customer {customer_id!r} is not eligible for campaign {campaign.name!r}: "
+            f"no consent for any of its arms' channels{where}"
+        )
+    frame["segment_idx"] = frame["segment"].map({s: i for i, s in enumerate(SEGMENTS)}).astype(np.int64)
+    frame["is_control"] = frame["holdout_draw"].to_numpy() < campaign.spec.holdout_share
+    return frame.drop(columns="holdout_draw"), allowed
+
+
+def validate_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Typed attributes of a customer not yet in the snapshot; UserError naming the first bad field.
+
+    The rules of the customers file (pipelines.ingest.schemas.parse_customers)."""
+    if not isinstance(attributes, dict):
+        raise UserError("attributes must be an object of customer attributes")
+    unknown = sorted(set(attributes) - set(CUSTOMER_COLUMNS))
+    if unknown:
+        raise UserError(f"attributes.{unknown[0]}: unknown attribute; known: {', '.join(CUSTOMER_COLUMNS)}")
+    missing = [c for c in CUSTOMER_COLUMNS if c not in attributes]
+    if missing:
+        raise UserError(
+            f"attributes.{missing[0]}: missing (a customer not in the snapshot needs all of them)"
+        )
+    from pipelines.ingest.schemas import parse_customers
+
+    row = {"customer_id": "x", "line_no": 1}
+    for name in CUSTOMER_COLUMNS:
+        value = attributes[name]
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise UserError(f"attributes.{name}: expected a number or text, got {type(value).__name__}")
+        row[name] = str(value)
+    parsed = parse_customers(pd.DataFrame([row]), date.min)  # the date is not used here
+    if len(parsed.bad):
+        raise UserError(f"attributes: {parsed.bad['reason'].iloc[0]}")
+    good = parsed.good.iloc[0]
+    values = {c: good[c] for c in CUSTOMER_COLUMNS}
+    values["income"] = float(values["income"])
+    values["segment"] = SEGMENTS[int(segment_of(np.array([values["age"]]), np.array([values["income"]]))[0])]
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()}
+
+
+def _one_customer_sql(values: dict[str, Any]) -> str:
+    casts = {"age": "int", "gender": "text", "income": "numeric", "segment": "text"}
+    cols = ", ".join(
+        f"cast(%(a_{c})s as {casts.get(c, 'double precision')}) as {c}"
+        for c in (*CUSTOMER_COLUMNS, "segment")
+    )
+    return f"(select cast(%(customer)s as text) as customer_id, {cols})"
+
+
+def _touchpoint_mask(campaign: Campaign, channels: list[str] | None) -> np.ndarray:
+    if channels is None:
+        return np.ones((1, len(campaign.arm_ids)), dtype=bool)
+    if isinstance(channels, str) or not all(isinstance(c, str) for c in channels):
+        raise UserError("channels must be a list of channel names")
+    unknown = [c for c in channels if c not in CHANNELS]
+    if unknown:
+        raise UserError(f"channels: unknown channel {unknown[0]!r}; allowed: {', '.join(CHANNELS)}")
+    return np.array([[p.get("channel") in (None, *channels) for p in campaign.arm_params]])
+
+
+def _why_not(conn: sa.Connection, campaign: Campaign, customer_id: str, params: dict) -> str:
+    """Which rule keeps the customer out (checked in the audience query's order)."""
+    spec = campaign.spec
+    head = f"customer {customer_id!r} is not eligible for campaign {campaign.name!r}: "
+    row = conn.execute(
+        sa.text(
+            """select exists (select 1 from ops.suppressions where customer_id = :c
+                                 and campaign_id in (0, :cid)) as suppressed,
+                      count(d.decision_id) as sends, max(d.decision_date) as last_send
+               from (select 1) one left join ops.decisions d
+                 on d.customer_id = :c and d.decision_date > :d - 7 and d.decision_date < :e"""
+        ),
+        {"c": customer_id, "cid": campaign.campaign_id, "d": params["d"], "e": params["cap_end"]},
+    ).one()
+    if row.suppressed:
+        return head + "suppressed"
+    caps = spec.frequency_caps
+    if row.sends >= caps.max_per_week:
+        return (
+            head + f"frequency cap: {row.sends} sends in the last 7 days (max_per_week {caps.max_per_week})"
+        )
+    if row.last_send is not None and row.last_send > params["d"] - timedelta(days=caps.min_days_between):
+        return (
+            head + f"frequency cap: last send on {row.last_send} (min_days_between {caps.min_days_between})"
+        )
+    return head + "outside the campaign's audience (age, income or segment)"
+
+
+def choose(
+    state: CampaignState, customer: pd.DataFrame, allowed: np.ndarray, seed: int, model: ModelHandle | None
+) -> tuple[dict[str, np.ndarray], ModelHandle | None, str | None]:
+    """The arm for one eligible customer (no database): choose_arms under the campaign's lock.
+
+    A model that fails falls back to the bandit alone. Returns (choice arrays of shape (1,),
+    the model used or None, the fallback reason or None)."""
+    try:
+        return _choose_with(state, customer, allowed, seed, model), model, None
+    except Exception as exc:  # noqa: BLE001 - any scorer failure: decide without the model
+        if model is None:
+            raise
+        log.warning("model %s failed, deciding without it: %s", model.version, type(exc).__name__)
+        reason = f"model {model.version} failed ({type(exc).__name__}): bandit alone"
+        return _choose_with(state, customer, allowed, seed, None), None, reason
+
+
+def _choose_with(
+    state: CampaignState, customer: pd.DataFrame, allowed: np.ndarray, seed: int, model: ModelHandle | None
+) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    with state.lock:
+        policy = state.policy(model)
+        if isinstance(policy, bandits.Rotation):
+            # A batch hands rows to strategies by position; one request takes a stable position.
+            policy.n_decisions_ = seed % (policy.params.period * len(policy.children))
+        return choose_arms(state.campaign, policy, customer, allowed, rng, model)
+
+
+_INSERT_SQL = """
+insert into ops.decisions (decision_id, campaign_id, customer_id, arm_id, decision_date, decided_at,
+    segment, policy, policy_version, strategy, phase, propensity, bandit_score, model_score, blend_score,
+    selected_by, confidence, explored, model_version, treatment_group, source, seed, note, idempotency_key)
+values (:decision_id, :campaign_id, :customer_id, :arm_id, :day, :decided_at, :segment, :policy,
+    :policy_version, :strategy, :phase, :propensity, :bandit_score, :model_score, :blend_score,
+    :selected_by, :confidence, :explored, :model_version, :treatment_group, 'realtime', :seed, :note,
+    :idempotency_key)
+on conflict do nothing
+"""
+
+
+def log_decision(conn: sa.Connection, d: RealtimeDecision, segment: str, day: date) -> bool:
+    """True when this call logged the decision (False: the key was logged by another caller)."""
+    result = conn.execute(
+        sa.text(_INSERT_SQL),
+        {
+            "decision_id": d.decision_id,
+            "campaign_id": d.campaign_id,
+            "customer_id": d.customer_id,
+            "arm_id": d.arm_id,
+            "day": day,
+            "decided_at": d.decided_at,
+            "segment": segment,
+            "policy": d.policy,
+            "policy_version": POLICY_VERSION,
+            "strategy": d.strategy,
+            "phase": d.phase,
+            "propensity": d.propensity,
+            **d.scores,
+            "selected_by": d.selected_by,
+            "confidence": d.confidence,
+            "explored": d.explored,
+            "model_version": d.model_version,
+            "treatment_group": d.treatment_group,
+            "seed": d.seed,
+            "note": d.fallback_reason,
+            "idempotency_key": d.idempotency_key,
+        },
+    )
+    return result.rowcount == 1
+
+
+def _existing(conn: sa.Connection, campaign: Campaign, key: str) -> sa.Row | None:
+    return conn.execute(
+        sa.text(
+            """select d.*, a.params as arm_params from ops.decisions d
+               join ops.arms a on a.arm_id = d.arm_id
+               where d.campaign_id = :c and d.idempotency_key = :k"""
+        ),
+        {"c": campaign.campaign_id, "k": key},
+    ).first()
+
+
+def _replayed(row: sa.Row, customer_id: str, campaign: Campaign) -> RealtimeDecision:
+    if row.customer_id != customer_id:
+        raise UserError(
+            f"idempotency_key {row.idempotency_key!r} was already used for another customer of "
+            f"campaign {campaign.name!r} (decision {row.decision_id}); use a new key per request"
+        )
+    return RealtimeDecision(
+        decision_id=row.decision_id,
+        campaign_id=row.campaign_id,
+        customer_id=row.customer_id,
+        arm_id=row.arm_id,
+        arm_params=dict(row.arm_params),
+        propensity=float(row.propensity),
+        selected_by=row.selected_by,
+        confidence=_number(row.confidence),
+        explored=bool(row.explored),
+        strategy=row.strategy,
+        phase=row.phase,
+        policy=row.policy,
+        model_version=row.model_version,
+        treatment_group=row.treatment_group,
+        fallback_reason=row.note,
+        seed=int(row.seed),
+        decided_at=row.decided_at,
+        idempotency_key=row.idempotency_key,
+        replayed=True,
+        scores={k: _number(getattr(row, k)) for k in ("bandit_score", "model_score", "blend_score")},
+    )
+
+
+def _check_text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise UserError(f"{name}: must be a non-empty text")
+    if len(value) > MAX_KEY_LENGTH or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise UserError(f"{name}: at most {MAX_KEY_LENGTH} printable characters")
+    return value
+
+
+def _number(x: object) -> float | None:
+    if x is None:
+        return None
+    value = float(x)  # type: ignore[arg-type]
+    return None if math.isnan(value) else value
+
+
+def _join(*parts: str | None) -> str | None:
+    kept = [p for p in parts if p]
+    return "; ".join(kept) if kept else None

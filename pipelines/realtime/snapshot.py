@@ -1,0 +1,244 @@
+"""What a real-time worker keeps in memory: per active campaign its definition, arms and
+(segment x arm) statistics, and the campaign's policy built on them.
+
+The statistics are the `segment_arm_stats` mart (read as the batch decide reads it) plus the
+real-time decisions that matured since the mart was built, under the marts' maturity rule
+(dbt/models/intermediate/int_decisions_attributed.sql): a decision of day d with a window of w
+days is attributed the events whose UTC day is in [d, d + w] and matures once day d + w is over,
+i.e. at midnight UTC starting day d + w + 1 (the mart built as of day A counts the decisions with
+d < A and d + w <= A). Folding is incremental by decision day: :meth:`Snapshot.refresh` reads only
+the decisions of the days that matured since the last refresh, so most refreshes cost one small
+query and workers can refresh every few seconds.
+
+Folded are real-time decisions with their real-time feedback (raw.interactions.source =
+'realtime'); batch decisions learn from their files through the daily marts. A real-time event
+that lands after its decision was folded is seen at the next mart build (as the marts see it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+import bandits
+from pipelines.campaign_store import Campaign, active_campaign_ids, load_campaign_by_id
+from pipelines.db import read_frame
+from pipelines.decide import ModelHandle, build_policy, segment_stats
+from pipelines.domain import SEGMENTS
+from pipelines.errors import NotFound, UserError
+
+log = logging.getLogger(__name__)
+
+# Matured real-time decisions of one campaign and decision days (lo, hi], with their reward as
+# int_decisions_attributed computes it: conversion -> converted; weighted engagement -> the
+# weighted flags capped at 1. Events outside [d, d + w] (UTC days) are not attributed.
+_MATURED_SQL = """
+with decided as (
+    select decision_id, arm_id, segment, decision_date
+    from ops.decisions
+    where campaign_id = %(c)s and source = 'realtime'
+      and decision_date > %(lo)s::date and decision_date <= %(hi)s::date
+),
+flags as (
+    select d.decision_id,
+           bool_or(i.event_type = 'open') as opened, bool_or(i.event_type = 'click') as clicked,
+           bool_or(i.event_type = 'view') as viewed, bool_or(i.event_type = 'dwell') as dwelled,
+           bool_or(i.event_type = 'conversion') as converted
+    from decided d
+    join raw.interactions i on i.decision_id = d.decision_id and i.source = 'realtime'
+    where cast(i.occurred_at at time zone 'UTC' as date)
+          between d.decision_date and d.decision_date + %(w)s
+    group by d.decision_id
+)
+select d.segment, d.arm_id, count(*) as matured,
+       sum(case when %(kind)s = 'conversion' then cast(coalesce(f.converted, false) as integer)
+                else least(1.0,
+                    %(w_open)s * cast(coalesce(f.opened, false) as integer)
+                    + %(w_click)s * cast(coalesce(f.clicked, false) as integer)
+                    + %(w_view)s * cast(coalesce(f.viewed, false) as integer)
+                    + %(w_dwell)s * cast(coalesce(f.dwelled, false) as integer)
+                    + %(w_conversion)s * cast(coalesce(f.converted, false) as integer))
+           end) as reward_sum
+from decided d left join flags f on f.decision_id = d.decision_id
+group by d.segment, d.arm_id
+"""
+
+# What, changed, makes a worker reload everything: a newer mart build (the daily run decides
+# its lists right after building the marts as of that day) or a changed campaign.
+_VERSION_SQL = """
+select (select max(list_date) from ops.send_lists) as marts_as_of,
+       (select max(updated_at) from ops.campaigns) as campaigns_changed,
+       (select count(*) from ops.campaigns) as campaigns
+"""
+
+
+def matured_through(day: date, window_days: int) -> date:
+    """The last decision day whose window has closed when ``day`` begins (real time)."""
+    return day - timedelta(days=window_days + 1)
+
+
+def mart_counted_through(marts_as_of: date | None, window_days: int) -> date:
+    """The last decision day the mart built as of ``marts_as_of`` counted as matured."""
+    if marts_as_of is None:
+        return date.min
+    return marts_as_of - timedelta(days=max(window_days, 1))
+
+
+@dataclass
+class CampaignState:
+    """One campaign as the service decides it; ``pulls``/``rewards`` have shape (n_segments, n_arms)."""
+
+    campaign: Campaign
+    pulls: np.ndarray
+    rewards: np.ndarray
+    folded_through: date  # real-time decisions of days <= this are in pulls/rewards
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _policies: dict[str | None, bandits.ChunkedPolicy] = field(default_factory=dict)
+
+    def policy(self, model: ModelHandle | None) -> bandits.ChunkedPolicy:
+        """The campaign's policy on the current statistics (cached per model version).
+
+        Policies keep per-call caches: use it only while holding :attr:`lock`.
+        """
+        key = model.version if model is not None else None
+        if key not in self._policies:
+            self._policies[key] = build_policy(self.campaign, self.pulls, self.rewards, model)
+        return self._policies[key]
+
+    def add(self, pulls: np.ndarray, rewards: np.ndarray, through: date) -> None:
+        with self.lock:
+            self.pulls = self.pulls + pulls
+            self.rewards = np.minimum(self.rewards + rewards, self.pulls)
+            self.folded_through = through
+            self._policies = {}
+
+
+class Snapshot:
+    """The active campaigns of the day with their statistics; load once, refresh often."""
+
+    def __init__(
+        self, campaigns: dict[int, CampaignState], marts_as_of: date | None, day: date, version: tuple
+    ) -> None:
+        self.campaigns = campaigns
+        self.marts_as_of = marts_as_of
+        self.day = day
+        self._version = version
+        self._refresh_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, engine: sa.Engine, *, now: datetime, marts_as_of: date | None = None) -> Snapshot:
+        """Read the campaigns active on ``now``'s UTC day and their statistics, then fold in the
+        real-time decisions matured since the mart was built as of ``marts_as_of`` (default: the
+        latest send-list day, which the daily run decides right after building the marts).
+
+        A campaign that no longer validates is left out (logged): the others still serve.
+        """
+        day = _utc_day(now)
+        with engine.connect() as conn:
+            version = tuple(conn.execute(sa.text(_VERSION_SQL)).one())
+        as_of = marts_as_of if marts_as_of is not None else version[0]
+        campaigns: dict[int, CampaignState] = {}
+        for campaign_id in active_campaign_ids(engine, day):
+            try:
+                campaign = load_campaign_by_id(engine, campaign_id)
+            except UserError as exc:
+                log.warning("campaign %s left out of the snapshot: %s", campaign_id, exc)
+                continue
+            with engine.connect() as conn:
+                if has_table(conn, "analytics.segment_arm_stats"):
+                    pulls, rewards = segment_stats(conn, campaign)
+                else:  # no daily build yet: the priors, plus what matures in real time
+                    pulls = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
+                    rewards = np.zeros_like(pulls)
+            through = mart_counted_through(as_of, campaign.spec.attribution_window_days)
+            campaigns[campaign_id] = CampaignState(campaign, pulls, rewards, through)
+        snapshot = cls(campaigns, as_of, day, version)
+        snapshot._fold_matured(engine, day)
+        return snapshot
+
+    def state(self, campaign_id: int) -> CampaignState:
+        try:
+            return self.campaigns[campaign_id]
+        except KeyError:
+            known = ", ".join(str(c) for c in sorted(self.campaigns)) or "none"
+            message = f"campaign {campaign_id} is unknown or not active today; active: {known}"
+            raise NotFound(message) from None
+
+    def stats(self, campaign_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of (pulls, rewards), shape (n_segments, n_arms)."""
+        state = self.state(campaign_id)
+        with state.lock:
+            return state.pulls.copy(), state.rewards.copy()
+
+    def refresh(self, engine: sa.Engine, *, now: datetime) -> Snapshot:
+        """Fold in what matured since the last refresh; returns the snapshot to use from now on:
+        this one, or a freshly loaded one when the marts, a campaign or the day changed."""
+        day = _utc_day(now)
+        with engine.connect() as conn:
+            version = tuple(conn.execute(sa.text(_VERSION_SQL)).one())
+        if version != self._version:
+            return Snapshot.load(engine, now=now)
+        if day != self.day:  # decisions mature at midnight: a new day folds, it reloads only
+            if set(active_campaign_ids(engine, day)) != set(self.campaigns):  # if campaigns start/end
+                return Snapshot.load(engine, now=now)
+            self.day = day
+        with self._refresh_lock:
+            self._fold_matured(engine, day)
+        return self
+
+    def _fold_matured(self, engine: sa.Engine, day: date) -> int:
+        folded = 0
+        for state in self.campaigns.values():
+            spec = state.campaign.spec
+            target = matured_through(day, spec.attribution_window_days)
+            if target <= state.folded_through:
+                continue  # nothing matured since the last fold: no query
+            weights = spec.reward.weights
+            with engine.connect() as conn:
+                frame = read_frame(
+                    conn,
+                    _MATURED_SQL,
+                    {
+                        "c": state.campaign.campaign_id,
+                        "lo": state.folded_through,
+                        "hi": target,
+                        "w": spec.attribution_window_days,
+                        "kind": spec.reward.kind,
+                        **{f"w_{k}": float(weights.get(k, 0.0)) for k in ("open", "click", "view", "dwell")},
+                        "w_conversion": float(weights.get("conversion", 0.0)),
+                    },
+                )
+            pulls, rewards = _to_arrays(state.campaign, frame)
+            state.add(pulls, rewards, target)
+            folded += int(pulls.sum())
+        return folded
+
+
+def has_table(conn: sa.Connection, name: str) -> bool:
+    """Whether a (dbt-owned) table exists: a fresh install serves before its first daily build."""
+    return conn.execute(sa.text("select to_regclass(:n) is not null"), {"n": name}).scalar()
+
+
+def _to_arrays(campaign: Campaign, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    pulls = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
+    rewards = np.zeros_like(pulls)
+    if frame.empty:
+        return pulls, rewards
+    seg = pd.Index(SEGMENTS).get_indexer(frame["segment"].astype(str))
+    arm = pd.Index(campaign.arm_ids).get_indexer(frame["arm_id"])
+    ok = (seg >= 0) & (arm >= 0)  # retired arms drop out, as in the mart's reading
+    np.add.at(pulls, (seg[ok], arm[ok]), frame["matured"].to_numpy(dtype=float)[ok])
+    np.add.at(rewards, (seg[ok], arm[ok]), frame["reward_sum"].to_numpy(dtype=float)[ok])
+    return pulls, rewards
+
+
+def _utc_day(now: datetime) -> date:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(UTC).date()
