@@ -111,12 +111,12 @@ def decide_one(
     customer_id = _check_text("customer_id", customer_id)
     if idempotency_key is not None:
         idempotency_key = _check_text("idempotency_key", idempotency_key)
-        with engine.connect() as conn:  # a retry: no lock, no eligibility
-            existing = _existing(conn, campaign, idempotency_key)
-        if existing is not None:
-            return _replayed(existing, customer_id, campaign)
     day = now.astimezone(UTC).date()
     with engine.begin() as conn:
+        if idempotency_key is not None:  # a retry: no lock, no eligibility (nothing written)
+            existing = _existing(conn, campaign, idempotency_key)
+            if existing is not None:
+                return _replayed(existing, customer_id, campaign)
         # One request of a customer at a time, caps read and decision written in one transaction:
         # two concurrent sends cannot both pass a cap that only one of them fits under.
         conn.execute(
