@@ -9,6 +9,7 @@ throwaway database; with its parts timed alone and the floor of the same run: a 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from datetime import UTC, date, datetime, time, timedelta
@@ -109,7 +110,10 @@ def run(args: argparse.Namespace) -> dict:
             eligible_customer(conn, campaign, ids[order[i]], None, None, D, NOW)
 
     with engine.begin() as conn:
-        picked = [eligible_customer(conn, campaign, ids[order[i]], None, None, D, NOW) for i in range(200)]
+        picked = [
+            eligible_customer(conn, campaign, ids[order[i]], None, None, D, NOW)
+            for i in range(min(200, len(order)))
+        ]
 
     def choice(i: int) -> None:
         frame, allowed = picked[i % len(picked)]
@@ -127,11 +131,32 @@ def run(args: argparse.Namespace) -> dict:
         ("  Thompson choice alone (no database)", choice),
         ("floor: select 1 + insert + commit", floor),
     ]
-    results = {}
-    for label, fn in variants:
+    if args.compare_with:  # an earlier optimize.py, timed in the same rounds as today's
+        spec = importlib.util.spec_from_file_location("optimize_before", args.compare_with)
+        before = sys.modules["optimize_before"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(before)
+
+        def decide_before(i: int) -> None:
+            key = f"b{args.seed}-{i}"
+            before.decide_one(engine, snapshot, cid, ids[order[i]], idempotency_key=key, now=NOW)
+
+        def eligibility_before(i: int) -> None:
+            with engine.begin() as conn:
+                before.eligible_customer(conn, campaign, ids[order[i]], None, None, D, NOW)
+
+        variants[1:1] = [("decide_one before, idempotency key", decide_before)]
+        variants[4:4] = [("  eligibility alone before", eligibility_before)]
+    for _label, fn in variants:
         for i in range(WARM_UP):  # connections, caches, imports
             fn(args.calls + i)
-        results[label] = summary(latencies(fn, args.calls))
+    # Rounds interleave the variants: the load of the shared machine moves from second to second.
+    per_round = -(-args.calls // args.rounds)
+    lat: dict[str, list[np.ndarray]] = {label: [] for label, _ in variants}
+    for r in range(args.rounds):
+        lo = r * per_round
+        for label, fn in variants:
+            lat[label].append(latencies(lambda i, fn=fn, lo=lo: fn(lo + i), min(per_round, args.calls - lo)))
+    results = {label: summary(np.concatenate(parts)) for label, parts in lat.items()}
     with engine.connect() as conn:
         logged = conn.execute(
             sa.text("select count(*) from ops.decisions where source = 'realtime'")
@@ -148,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--customers", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--compare-with", help="an earlier pipelines/realtime/optimize.py to time alongside")
     ap.add_argument("--keep-db", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -167,10 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         for label, r in out["results"].items()
     ]
     print(table(rows, ("variant", "p50 ms", "p99 ms", "p50 / floor")))
-    print(
-        f"decisions logged: {out['decisions_logged']} (expected {2 * (args.calls + WARM_UP)})",
-        file=sys.stderr,
-    )
+    expected = (3 if args.compare_with else 2) * (args.calls + WARM_UP)
+    print(f"decisions logged: {out['decisions_logged']} (expected {expected})", file=sys.stderr)
     return 0
 
 
