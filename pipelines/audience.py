@@ -74,6 +74,52 @@ def audience_params(campaign: Campaign, day: date, cap_end: date, customer_id: s
     }
 
 
+# One customer in one round trip (real time): the row of ``customers`` (or none), the audience
+# verdict and its reasons, and the channels consented to by the latest record before ``until``.
+# The rules are the batch query's expressions above, for one customer: the parity test holds
+# the two together at every cap boundary.
+_ONE_CUSTOMER_SQL = """
+with f as (select * from {customers} one_row where one_row.customer_id = %(customer)s::text),
+recent as (
+    select count(*) as sends_7d, max(decision_date) as last_send
+    from ops.decisions
+    where customer_id = %(customer)s::text
+      and decision_date > %(d)s::date - 7 and decision_date < %(cap_end)s::date
+),
+consent as (
+    select array_agg(channel) filter (where granted) as granted_channels
+    from (select distinct on (channel) channel, granted from raw.consents
+          where customer_id = %(customer)s::text and recorded_at < %(until)s
+            and channel = any(%(channels)s::text[])
+          order by channel, recorded_at desc) latest
+)
+select f.customer_id, f.segment, {columns},
+       ('x' || substr(md5(%(name)s || ':' || f.customer_id), 1, 8))::bit(32)::bigint / 4294967296.0
+           as holdout_draw,
+       (f.age between %(min_age)s and %(max_age)s
+        and f.income >= %(min_income)s
+        and (%(segments)s::text[] is null or f.segment = any(%(segments)s::text[]))) as in_audience,
+       exists (select 1 from ops.suppressions s
+               where s.customer_id = %(customer)s::text and s.campaign_id in (0, %(cid)s)) as suppressed,
+       r.sends_7d, r.last_send,
+       r.sends_7d < %(max_per_week)s
+           and (r.last_send is null or r.last_send <= %(d)s::date - %(min_gap)s) as under_caps,
+       c.granted_channels
+from recent r cross join consent c left join f on true
+"""
+
+
+def one_customer_sql(customers: str = MART_CUSTOMERS) -> str:
+    """:func:`audience_sql`'s rules and the consents of one customer (``customer``) in one query.
+
+    Parameters: :func:`audience_params` plus ``until`` (consents recorded before) and ``channels``
+    (the campaign's channels). One row; its customer columns are null when ``customers`` has no
+    row of the customer."""
+    return _ONE_CUSTOMER_SQL.format(
+        columns=", ".join("f." + c for c in CUSTOMER_COLUMNS), customers=customers
+    )
+
+
 _CONSENT_SQL = """
 select distinct on (customer_id, channel) customer_id, channel, granted
 from raw.consents

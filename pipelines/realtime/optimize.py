@@ -18,8 +18,10 @@ import hashlib
 import logging
 import math
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -27,9 +29,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 import bandits
-from pipelines.audience import MART_CUSTOMERS, audience_params, audience_sql, consent_mask
+from pipelines.audience import MART_CUSTOMERS, audience_params, one_customer_sql
 from pipelines.campaign_store import Campaign
-from pipelines.db import read_frame
 from pipelines.decide import POLICY_VERSION, ModelHandle, choose_arms
 from pipelines.domain import CHANNELS, CUSTOMER_COLUMNS, SEGMENTS, segment_of
 from pipelines.errors import NotFound, UserError
@@ -110,12 +111,12 @@ def decide_one(
     customer_id = _check_text("customer_id", customer_id)
     if idempotency_key is not None:
         idempotency_key = _check_text("idempotency_key", idempotency_key)
-        with engine.connect() as conn:  # a retry: no lock, no eligibility
-            existing = _existing(conn, campaign, idempotency_key)
-        if existing is not None:
-            return _replayed(existing, customer_id, campaign)
     day = now.astimezone(UTC).date()
     with engine.begin() as conn:
+        if idempotency_key is not None:  # a retry: no lock, no eligibility (nothing written)
+            existing = _existing(conn, campaign, idempotency_key)
+            if existing is not None:
+                return _replayed(existing, customer_id, campaign)
         # One request of a customer at a time, caps read and decision written in one transaction:
         # two concurrent sends cannot both pass a cap that only one of them fits under.
         conn.execute(
@@ -172,38 +173,59 @@ def eligible_customer(
     """The customer as the batch audience describes it (one row) and its allowed arms (1, n_arms).
 
     A customer of the `customer_features` mart is read from it (``attributes`` are then not
-    needed, and not used); another one needs valid ``attributes``.
+    needed, and not used); another one needs valid ``attributes``. One round trip for a customer
+    of the mart (:func:`pipelines.audience.one_customer_sql`), two for one given by attributes.
     """
     params = audience_params(campaign, day, cap_end=day + timedelta(days=1), customer_id=customer_id)
-    in_mart = (
-        has_table(conn, MART_CUSTOMERS)
-        and conn.execute(
-            sa.text(f"select 1 from {MART_CUSTOMERS} where customer_id = :c"), {"c": customer_id}
-        ).first()
-    )
-    if in_mart:
-        frame = read_frame(conn, audience_sql(), params)
-    elif attributes is None:
-        raise NotFound(f"customer {customer_id!r} is unknown: send its attributes to decide for it")
-    else:
+    arm_channels = [p.get("channel") for p in campaign.arm_params]
+    params |= {"until": now, "channels": sorted({c for c in arm_channels if c})}
+    row = None
+    if _mart_exists(conn):
+        row = conn.exec_driver_sql(one_customer_sql(), params).mappings().one()
+    if row is None or row["customer_id"] is None:
+        if attributes is None:
+            raise NotFound(f"customer {customer_id!r} is unknown: send its attributes to decide for it")
         values = validate_attributes(attributes)
-        one_row = _one_customer_sql(values)
-        frame = read_frame(conn, audience_sql(one_row), params | {f"a_{k}": v for k, v in values.items()})
-    if frame.empty:
-        raise NotEligible(_why_not(conn, campaign, customer_id, params))
-    frame["customer_id"] = frame["customer_id"].astype(str)
-    allowed = consent_mask(conn, campaign, now, frame["customer_id"], one=True)
+        sql = one_customer_sql(_one_customer_sql(values))
+        row = conn.exec_driver_sql(sql, params | {f"a_{k}": v for k, v in values.items()}).mappings().one()
+    head = f"customer {customer_id!r} is not eligible for campaign {campaign.name!r}: "
+    if not (row["in_audience"] and not row["suppressed"] and row["under_caps"]):
+        raise NotEligible(head + _why_not(campaign, row, day))
+    granted = set(row["granted_channels"] or ())
+    allowed = np.array([[c is None or c in granted for c in arm_channels]])
     consented = allowed.any()
     allowed &= _touchpoint_mask(campaign, channels)
     if not allowed.any():
         where = f" among the touchpoint's channels {sorted(set(channels or []))}" if consented else ""
-        raise NotEligible(
-            f"customer {customer_id!r} is not eligible for campaign {campaign.name!r}: "
-            f"no consent for any of its arms' channels{where}"
-        )
-    frame["segment_idx"] = frame["segment"].map({s: i for i, s in enumerate(SEGMENTS)}).astype(np.int64)
-    frame["is_control"] = frame["holdout_draw"].to_numpy() < campaign.spec.holdout_share
-    return frame.drop(columns="holdout_draw"), allowed
+        raise NotEligible(head + f"no consent for any of its arms' channels{where}")
+    frame = pd.DataFrame(
+        {
+            "customer_id": [str(row["customer_id"])],
+            "segment": [str(row["segment"])],
+            **{c: [_plain(row[c])] for c in CUSTOMER_COLUMNS},
+            "segment_idx": np.array([SEGMENTS.index(row["segment"])], dtype=np.int64),
+            "is_control": [float(row["holdout_draw"]) < campaign.spec.holdout_share],
+        }
+    )
+    return frame, allowed
+
+
+_MART_SEEN: set[str] = set()  # engines whose mart exists: dbt replaces the table, never drops it
+
+
+def _mart_exists(conn: sa.Connection) -> bool:
+    """Whether the mart exists (asked until it does: a fresh install serves before its first build)."""
+    url = str(conn.engine.url)
+    if url not in _MART_SEEN and has_table(conn, MART_CUSTOMERS):
+        _MART_SEEN.add(url)
+    return url in _MART_SEEN
+
+
+def _plain(value: object) -> object:
+    """A column value as the batch's frame holds it (numeric as float, as read_frame reads it)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
 
 
 def validate_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -258,32 +280,17 @@ def _touchpoint_mask(campaign: Campaign, channels: list[str] | None) -> np.ndarr
     return np.array([[p.get("channel") in (None, *channels) for p in campaign.arm_params]])
 
 
-def _why_not(conn: sa.Connection, campaign: Campaign, customer_id: str, params: dict) -> str:
+def _why_not(campaign: Campaign, row: Mapping[str, Any], day: date) -> str:
     """Which rule keeps the customer out (checked in the audience query's order)."""
-    spec = campaign.spec
-    head = f"customer {customer_id!r} is not eligible for campaign {campaign.name!r}: "
-    row = conn.execute(
-        sa.text(
-            """select exists (select 1 from ops.suppressions where customer_id = :c
-                                 and campaign_id in (0, :cid)) as suppressed,
-                      count(d.decision_id) as sends, max(d.decision_date) as last_send
-               from (select 1) one left join ops.decisions d
-                 on d.customer_id = :c and d.decision_date > :d - 7 and d.decision_date < :e"""
-        ),
-        {"c": customer_id, "cid": campaign.campaign_id, "d": params["d"], "e": params["cap_end"]},
-    ).one()
-    if row.suppressed:
-        return head + "suppressed"
-    caps = spec.frequency_caps
-    if row.sends >= caps.max_per_week:
-        return (
-            head + f"frequency cap: {row.sends} sends in the last 7 days (max_per_week {caps.max_per_week})"
-        )
-    if row.last_send is not None and row.last_send > params["d"] - timedelta(days=caps.min_days_between):
-        return (
-            head + f"frequency cap: last send on {row.last_send} (min_days_between {caps.min_days_between})"
-        )
-    return head + "outside the campaign's audience (age, income or segment)"
+    caps = campaign.spec.frequency_caps
+    if row["suppressed"]:
+        return "suppressed"
+    if row["sends_7d"] >= caps.max_per_week:
+        return f"frequency cap: {row['sends_7d']} sends in the last 7 days (max_per_week {caps.max_per_week})"
+    last = row["last_send"]
+    if last is not None and last > day - timedelta(days=caps.min_days_between):
+        return f"frequency cap: last send on {last} (min_days_between {caps.min_days_between})"
+    return "outside the campaign's audience (age, income or segment)"
 
 
 def choose(
