@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, HTTPException
+from pydantic import Discriminator, Field, Tag
 
 from api.deps import SERVICE
 from api.lifespan import RealtimeEngine
@@ -18,8 +19,18 @@ from pipelines.realtime.feedback import UNKNOWN_DECISION, record_events
 router = APIRouter(tags=["real time"])
 
 MAX_EVENTS = 1000  # one request, one transaction: bounded
+
+
+def _shape(body: object) -> str:
+    return "events" if isinstance(body, list) else "event"
+
+
+# A callable discriminator: an error is located in the shape sent ("events.1.event_type: ...",
+# "event.occurred_at: ..."), not in both branches of a union.
 Events = Annotated[
-    FeedbackEventIn | Annotated[list[FeedbackEventIn], Body(min_length=1, max_length=MAX_EVENTS)],
+    Annotated[FeedbackEventIn, Tag("event")]
+    | Annotated[list[FeedbackEventIn], Tag("events"), Field(min_length=1, max_length=MAX_EVENTS)],
+    Discriminator(_shape),
     Body(description=f"One event, or a list of 1 to {MAX_EVENTS} events."),
 ]
 
