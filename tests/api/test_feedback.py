@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.api.conftest import auth
+from tests.api.conftest import auth, service_env, start_server, stop_server
 from tests.api.realtime_world import add_world, fresh_world, optimize, wait_until_served
 
 CUSTOMERS = [f"fb-{i}" for i in range(8)]
@@ -130,3 +131,63 @@ def test_sixteen_concurrent_senders_with_overlapping_ids_give_exact_counts(
     stored_ids = Counter(r["event_id"] for rs in results for r in rs if r["status"] == "stored")
     assert set(stored_ids.values()) == {1}  # each id stored by exactly one of the senders
     assert [r.event_id for r in _landed(engine, "conc-")] == sorted(f"conc-{i:03d}" for i in sent)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_matured_feedback_reaches_every_worker_within_5_seconds(
+    keys, engine, database_url, test_home, tmp_path
+) -> None:
+    """Maturity is by UTC day (a decision of day d with a 0-day window matures at d + 1, 00:00), so
+    the test needs the service's midnight within reach: REALTIME_CLOCK_OFFSET_SECONDS (a setting
+    for tests only) shifts the service's clock to ``margin`` seconds before a midnight at launch
+    (a second launch with a margin from the measured start-up time if the first started too late).
+    Greedy (epsilon 0, unpooled) over two arms with no statistics ties: each arm 0.5. One decision
+    converts before midnight; within 5 s of midnight, 6 decisions in a row of that segment (over
+    two workers) take that arm with propensity 1 (posterior mean 2/3 against 1/2)."""
+    fresh_world(engine)
+    campaign_id = add_world(
+        engine,
+        ["mat-1"],
+        parameters={"offer_type": ["credit_card", "loan"], "channel": ["email"]},
+        policy={"name": "epsilon_greedy", "params": {"epsilon": 0.0, "pooled": False, "top_k": 1}},
+        attribution_window_days=0,
+    )
+    margin = 20.0
+    for attempt in range(2):
+        real_now = datetime.now(UTC)
+        midnight = datetime.combine(real_now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+        offset = (midnight - timedelta(seconds=margin) - real_now).total_seconds()
+        env = service_env(database_url, test_home, REALTIME_CLOCK_OFFSET_SECONDS=str(offset))
+        server = start_server(env, tmp_path / f"server-{attempt}.log", workers=2)
+        started = (datetime.now(UTC) - real_now).total_seconds()
+        try:
+            first = optimize(server, keys["service"], campaign_id, "mat-1", idempotency_key=f"m{attempt}")
+            assert first.status_code == 200, first.text
+            decided = first.json()
+            if decided["decided_at"].startswith(real_now.date().isoformat()):
+                _check_learned_after_midnight(server, keys["service"], campaign_id, decided, midnight, offset)
+                return
+        finally:
+            stop_server(server)
+        with engine.begin() as conn:  # the late decision matures a day later: not in the way
+            conn.execute(sa.text("delete from ops.decisions where campaign_id = :c"), {"c": campaign_id})
+        margin = 2 * started + 10
+    pytest.fail(f"the service took {started:.0f} s to start: its midnight passed before a decision")
+
+
+def _check_learned_after_midnight(server, token, campaign_id, decided, midnight, offset) -> None:
+    assert decided["propensity"] == 0.5  # a tie: nothing learned yet
+    fed = send(server, token, event("mat-conv", decided, "conversion"))
+    assert fed.json()["results"][0]["status"] == "stored"
+    service_midnight = midnight - timedelta(seconds=offset)  # on the test's (real) clock
+    time.sleep(max(0.0, (service_midnight - datetime.now(UTC)).total_seconds()))
+    deadline = datetime.now(UTC) + timedelta(seconds=5)
+    while True:
+        after = [optimize(server, token, campaign_id, "mat-1").json() for _ in range(6)]
+        if all((a["arm_id"], a["propensity"]) == (decided["arm_id"], 1.0) for a in after):
+            break
+        assert datetime.now(UTC) < deadline, f"not learned within 5 s of maturity: {after}"
+        time.sleep(0.2)
+    seen = (datetime.now(UTC) - service_midnight).total_seconds()
+    print(f"matured feedback seen in 6 decisions in a row {seen:.1f} s after maturity")
