@@ -72,7 +72,8 @@ def current_key(
     token = bearer.credentials if bearer is not None else header
     if not token:
         raise HTTPException(
-            401, "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+            401,
+            "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
     key = _cache.lookup(state.engine, token)

@@ -8,9 +8,10 @@ close=lambda engine: engine.close())``. Everything here runs once per worker pro
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -18,13 +19,62 @@ from fastapi import FastAPI
 from api.state import Component, ServiceState
 from pipelines import migrate
 from pipelines.db import database_url
+from pipelines.decide import ModelHandle
 from pipelines.readiness import registry_uri
+from pipelines.realtime.snapshot import Snapshot
 from pipelines.settings import Settings
 
 log = logging.getLogger("api")
 
+
+class RealtimeEngine:
+    """One worker's decision state: the stats snapshot, the champion model (or why there is none),
+    and a daemon thread that swaps in ``snapshot.refresh(...)`` every ``realtime_refresh_seconds``,
+    so matured feedback reaches every worker within that interval plus one refresh. A thread, not
+    an asyncio task: the refresh is blocking database work and must not stall the event loop."""
+
+    def __init__(self, engine: sa.Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._offset = timedelta(seconds=settings.realtime_clock_offset_seconds)
+        self.snapshot = Snapshot.load(engine, now=self.now())
+        from pipelines.scoring import load_model_for_decide  # imports ml/mlflow: only when serving
+
+        self.model: ModelHandle | None
+        self.model, self.model_note = load_model_for_decide(settings)
+        self.refreshed_at = datetime.now(UTC)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._refresh_loop, name="snapshot-refresh", daemon=True)
+        self._thread.start()
+
+    def now(self) -> datetime:
+        """The service's clock: wall-clock UTC (shifted only by the tests' offset setting)."""
+        return datetime.now(UTC) + self._offset
+
+    def refresh(self) -> None:
+        self.snapshot = self.snapshot.refresh(self.engine, now=self.now())  # one reference swap
+        self.refreshed_at = datetime.now(UTC)
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(self.settings.realtime_refresh_seconds):
+            try:
+                self.refresh()
+            except Exception as exc:  # noqa: BLE001 - keep serving the last snapshot; retry next tick
+                log.warning("snapshot refresh failed, serving the previous one: %s", type(exc).__name__)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 # The stats snapshot and the champion model load here (pipelines/realtime), in this order.
-COMPONENTS: tuple[Component, ...] = ()
+COMPONENTS: tuple[Component, ...] = (
+    Component(
+        "realtime",
+        load=lambda state: RealtimeEngine(state.engine, state.settings),
+        close=lambda realtime: realtime.close(),
+    ),
+)
 
 
 def service_engine(settings: Settings) -> sa.Engine:

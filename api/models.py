@@ -4,11 +4,21 @@ and `campaignopt campaign apply` validate with the same model."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
 
 from pipelines.campaign_spec import CampaignSpec
+from pipelines.domain import CHANNELS, CUSTOMER_COLUMNS, EVENT_TYPES
 
 
 class Problem(BaseModel):
@@ -66,3 +76,69 @@ class Readiness(BaseModel):
     reasons: list[str]
     schema_head: str
     started_at: datetime
+
+
+# Texts that become database keys: printable, bounded (the engine's own rule, stated in the schema).
+Key = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")
+]
+Attribute = StrictInt | StrictFloat | StrictStr
+
+
+class OptimizeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    campaign_id: int = Field(ge=1, le=2**31 - 1)
+    customer_id: Key
+    attributes: dict[str, Attribute] | None = Field(
+        default=None,
+        max_length=len(CUSTOMER_COLUMNS),
+        description="For a customer not yet in the snapshot: all of " + ", ".join(CUSTOMER_COLUMNS) + ".",
+    )
+    channels: list[Literal[CHANNELS]] | None = Field(  # type: ignore[valid-type]
+        default=None, max_length=len(CHANNELS), description="The channels available at this touchpoint."
+    )
+    idempotency_key: Key | None = Field(default=None, description="The same key returns the same decision.")
+
+
+class OptimizeOut(BaseModel):
+    decision_id: str
+    campaign_id: int
+    customer_id: str
+    arm_id: int
+    parameters: dict[str, str]
+    propensity: float
+    selected_by: str = Field(description="bandit | model | blend | control")
+    confidence: float | None
+    explored: bool
+    policy: str
+    strategy: str | None
+    phase: str | None = Field(description="The campaign's lifecycle phase.")
+    model_version: str | None
+    group: Literal["treatment", "control"]
+    fallback_reason: str | None = Field(description="Why the model was not used, when it was not.")
+    replayed: bool = Field(description="True: an earlier decision of the same idempotency key.")
+    decided_at: datetime
+
+
+class FeedbackEventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: Key
+    decision_id: Key
+    event_type: Literal[EVENT_TYPES]  # type: ignore[valid-type]
+    occurred_at: AwareDatetime
+    value: float | None = Field(default=None, ge=0, le=999_999_999_999.99)
+
+
+class EventResultOut(BaseModel):
+    event_id: str
+    status: Literal["stored", "duplicate", "conflict", "unknown_decision", "invalid"]
+    message: str | None
+    outside_window: bool = Field(description="Stored, but outside its decision's attribution window.")
+
+
+class FeedbackOut(BaseModel):
+    accepted: bool = Field(description="Every event stored or a duplicate of a stored one.")
+    counts: dict[str, int]
+    results: list[EventResultOut]

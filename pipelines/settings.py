@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     volume_lookback_days: int = Field(
         default=14, ge=1, description="Earlier batches count for the volume check within this many days."
     )
+    realtime_refresh_seconds: float = Field(
+        default=2.0,
+        gt=0.0,
+        description="How often each API worker folds matured real-time feedback into its snapshot.",
+    )
+    realtime_clock_offset_seconds: float = Field(
+        default=0.0,
+        description="Tests only: shifts the service's clock (its `now`) by this many seconds, so a test "
+        "can put a decision day's end, and its maturity, within reach. Leave 0 in production.",
+    )
 
     @property
     def home(self) -> Path:

@@ -30,6 +30,7 @@ def test_degraded_when_the_database_is_unreachable(launch, keys) -> None:
     assert [reason.split(": ")[0] for reason in body["reasons"]] == [
         f"cannot reach the database at postgresql+psycopg://postgres@127.0.0.1:{port}/campaignopt",
         f"model registry unreachable at postgresql+psycopg://postgres@127.0.0.1:{port}/mlflow",
+        "realtime not loaded",  # the decision engine's snapshot needs the database
     ]
     assert "Connection refused" in body["reasons"][0]
     # A request that needs the database is a 503 with a message, not a 500.
