@@ -174,6 +174,12 @@ def segment_stats(conn: sa.Connection, campaign: Campaign) -> tuple[np.ndarray, 
         "where campaign_id = %(c)s",
         {"c": campaign.campaign_id},
     )
+    pulls, rewards = stats_arrays(campaign, frame)
+    return pulls, np.minimum(rewards, pulls)
+
+
+def stats_arrays(campaign: Campaign, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of (segment, arm_id, matured, reward_sum) summed into (n_segments, n_arms) arrays."""
     pulls = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
     rewards = np.zeros_like(pulls)
     if frame.empty:
@@ -183,7 +189,7 @@ def segment_stats(conn: sa.Connection, campaign: Campaign) -> tuple[np.ndarray, 
     ok = (seg >= 0) & (arm >= 0)  # retired arms and unknown segments drop out
     np.add.at(pulls, (seg[ok], arm[ok]), frame["matured"].to_numpy(dtype=float)[ok])
     np.add.at(rewards, (seg[ok], arm[ok]), frame["reward_sum"].to_numpy(dtype=float)[ok])
-    return pulls, np.minimum(rewards, pulls)
+    return pulls, rewards
 
 
 def build_policy(

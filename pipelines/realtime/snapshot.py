@@ -23,13 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 
 import bandits
 from pipelines.campaign_store import Campaign, active_campaign_ids, load_campaign_by_id
 from pipelines.db import read_frame
-from pipelines.decide import ModelHandle, build_policy, segment_stats
+from pipelines.decide import ModelHandle, build_policy, segment_stats, stats_arrays
 from pipelines.domain import SEGMENTS
 from pipelines.errors import NotFound, UserError
 
@@ -214,7 +213,7 @@ class Snapshot:
                         "w_conversion": float(weights.get("conversion", 0.0)),
                     },
                 )
-            pulls, rewards = _to_arrays(state.campaign, frame)
+            pulls, rewards = stats_arrays(state.campaign, frame)
             state.add(pulls, rewards, target)
             folded += int(pulls.sum())
         return folded
@@ -223,19 +222,6 @@ class Snapshot:
 def has_table(conn: sa.Connection, name: str) -> bool:
     """Whether a (dbt-owned) table exists: a fresh install serves before its first daily build."""
     return conn.execute(sa.text("select to_regclass(:n) is not null"), {"n": name}).scalar()
-
-
-def _to_arrays(campaign: Campaign, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    pulls = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
-    rewards = np.zeros_like(pulls)
-    if frame.empty:
-        return pulls, rewards
-    seg = pd.Index(SEGMENTS).get_indexer(frame["segment"].astype(str))
-    arm = pd.Index(campaign.arm_ids).get_indexer(frame["arm_id"])
-    ok = (seg >= 0) & (arm >= 0)  # retired arms drop out, as in the mart's reading
-    np.add.at(pulls, (seg[ok], arm[ok]), frame["matured"].to_numpy(dtype=float)[ok])
-    np.add.at(rewards, (seg[ok], arm[ok]), frame["reward_sum"].to_numpy(dtype=float)[ok])
-    return pulls, rewards
 
 
 def _utc_day(now: datetime) -> date:
