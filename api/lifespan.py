@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from api.state import Component, ServiceState
 from pipelines import migrate
 from pipelines.db import database_url
-from pipelines.decide import ModelHandle
+from pipelines.errors import ServiceUnavailable
 from pipelines.readiness import registry_uri
 from pipelines.realtime.snapshot import Snapshot
 from pipelines.settings import Settings
@@ -29,42 +29,90 @@ log = logging.getLogger("api")
 
 class RealtimeEngine:
     """One worker's decision state: the stats snapshot, the champion model (or why there is none),
-    and a daemon thread that swaps in ``snapshot.refresh(...)`` every ``realtime_refresh_seconds``,
-    so matured feedback reaches every worker within that interval plus one refresh. A thread, not
-    an asyncio task: the refresh is blocking database work and must not stall the event loop."""
+    and two daemon threads: one swaps in ``snapshot.refresh(...)`` every
+    ``realtime_refresh_seconds``, so matured feedback reaches every worker within that interval
+    plus one refresh; one follows the registry's champion alias every
+    ``realtime_model_check_seconds`` (pipelines.realtime.champion). Threads, not asyncio tasks:
+    both do blocking I/O and must not stall the event loop; a slow model download must not delay
+    the statistics either.
+
+    The service starts while the database is down: the snapshot is then loaded by the refresh
+    thread as soon as the database answers, and until then every decision is refused with 503.
+    """
 
     def __init__(self, engine: sa.Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
         self._offset = timedelta(seconds=settings.realtime_clock_offset_seconds)
-        self.snapshot = Snapshot.load(engine, now=self.now())
-        from pipelines.scoring import load_model_for_decide  # imports ml/mlflow: only when serving
+        self._snapshot: Snapshot | None = None
+        self.snapshot_problem: str | None = None
+        self._load_snapshot()
+        from pipelines.realtime.champion import ChampionWatcher  # imports ml/mlflow: only when serving
 
-        self.model: ModelHandle | None
-        self.model, self.model_note = load_model_for_decide(settings)
+        self.champion = ChampionWatcher(settings, engine, self.now)
         self.refreshed_at = datetime.now(UTC)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._refresh_loop, name="snapshot-refresh", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(
+                target=self._every,
+                args=(settings.realtime_refresh_seconds, self.refresh),
+                name="snapshot-refresh",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._every,
+                args=(settings.realtime_model_check_seconds, self.champion.check),
+                name="champion-watch",
+                daemon=True,
+            ),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def now(self) -> datetime:
         """The service's clock: wall-clock UTC (shifted only by the tests' offset setting)."""
         return datetime.now(UTC) + self._offset
 
+    @property
+    def snapshot(self) -> Snapshot:
+        """The statistics to decide with; ServiceUnavailable (503) until they could be loaded once."""
+        if self._snapshot is None:
+            raise ServiceUnavailable(self.problems()[0])
+        return self._snapshot
+
+    def problems(self) -> list[str]:
+        """What /readyz reports for the engine (empty when it decides as designed)."""
+        found = []
+        if self._snapshot is None:
+            found.append(f"the decision engine has no statistics yet: {self.snapshot_problem}")
+        return found + ([self.champion.problem] if self.champion.problem else [])
+
+    def _load_snapshot(self) -> None:
+        try:
+            self._snapshot = Snapshot.load(self.engine, now=self.now())
+            self.snapshot_problem = None
+        except sa.exc.SQLAlchemyError as exc:
+            self.snapshot_problem = f"the database is unreachable ({type(exc).__name__}); retrying"
+            log.error("snapshot not loaded, retrying every refresh: %s", type(exc).__name__)
+
     def refresh(self) -> None:
-        self.snapshot = self.snapshot.refresh(self.engine, now=self.now())  # one reference swap
+        if self._snapshot is None:
+            self._load_snapshot()
+        else:
+            self._snapshot = self._snapshot.refresh(self.engine, now=self.now())  # one reference swap
         self.refreshed_at = datetime.now(UTC)
 
-    def _refresh_loop(self) -> None:
-        while not self._stop.wait(self.settings.realtime_refresh_seconds):
+    def _every(self, seconds: float, work) -> None:  # noqa: ANN001
+        while not self._stop.wait(seconds):
             try:
-                self.refresh()
-            except Exception as exc:  # noqa: BLE001 - keep serving the last snapshot; retry next tick
-                log.warning("snapshot refresh failed, serving the previous one: %s", type(exc).__name__)
+                work()
+            except Exception as exc:  # noqa: BLE001 - keep serving the last state; retry next tick
+                log.warning("%s failed, serving the previous state: %s", work.__name__, type(exc).__name__)
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
 
 
 # The stats snapshot and the champion model load here (pipelines/realtime), in this order.

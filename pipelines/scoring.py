@@ -49,16 +49,23 @@ def load_model_for_decide(
     except ModelUnavailable as exc:
         log.warning("champion model cannot be loaded, deciding with the bandit alone: %s", exc)
         note = f"no model: champion unavailable ({str(exc)[:200]})"
-        _alert(engine, day, note, {"cause": "artifact", "error": str(exc)[:1000]})
+        model_alert(engine, day, note, {"cause": "artifact", "error": str(exc)[:1000]})
         return None, note
     except UserError as exc:
         log.warning("model registry unavailable, deciding with the bandit alone: %s", exc)
         note = f"no model: registry unavailable ({str(exc)[:200]})"
-        _alert(engine, day, note, {"cause": "registry", "error": str(exc)[:1000]})
+        model_alert(engine, day, note, {"cause": "registry", "error": str(exc)[:1000]})
         return None, note
     if champion is None:
         log.warning("no champion model for %s yet, deciding with the bandit alone", model_name(settings))
         return None, "no model: no champion registered yet"
+    handle = model_handle(champion)
+    log.info("deciding with champion version %s (quality %.2f)", handle.version, handle.quality)
+    return handle, None
+
+
+def model_handle(champion) -> ModelHandle:  # noqa: ANN001 - an ml.registry.Champion
+    """A loaded champion as the decide step scores with it (quality from its validation AUC)."""
     model = champion.model
 
     def scorer(
@@ -67,15 +74,16 @@ def load_model_for_decide(
         return model.score_matrix(customers, arms, allowed=allowed)  # NaN where not allowed
 
     quality = quality_from_auc(champion.quality) if np.isfinite(champion.quality) else 0.0
-    log.info("deciding with champion version %s (quality %.2f)", champion.version, quality)
-    return ModelHandle(version=str(champion.version), scorer=scorer, quality=quality), None
+    return ModelHandle(version=str(champion.version), scorer=scorer, quality=quality)
 
 
-def _alert(engine: sa.Engine | None, day: date | None, note: str, details: dict) -> None:
+def model_alert(
+    engine: sa.Engine | None, day: date | None, note: str, details: dict, message: str | None = None
+) -> None:
     """Upsert the day's model_unavailable warning (every decide task of the day hits the same row)."""
     if engine is None or day is None:
         return
-    message = f"{day}: lists decided by the bandit alone, the champion model was not used: {note}"
+    message = message or f"{day}: lists decided by the bandit alone, the champion model was not used: {note}"
     with engine.begin() as conn:
         conn.execute(
             sa.text(

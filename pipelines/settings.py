@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         gt=0.0,
         description="How often each API worker folds matured real-time feedback into its snapshot.",
     )
+    realtime_model_check_seconds: float = Field(
+        default=10.0,
+        gt=0.0,
+        description="How often each API worker asks the registry which version is the champion "
+        "(a newly promoted one is served without a restart).",
+    )
     realtime_clock_offset_seconds: float = Field(
         default=0.0,
         description="Tests only: shifts the service's clock (its `now`) by this many seconds, so a test "

@@ -32,6 +32,9 @@ def _problems(state: ServiceState) -> list[str]:
     if registry:
         problems.append(registry)
     problems.extend(state.load_problems.values())
+    realtime = state.components.get("realtime")
+    if realtime is not None:
+        problems.extend(realtime.problems())
     return problems
 
 

@@ -38,6 +38,7 @@ def optimize(body: OptimizeIn, realtime: RealtimeEngine = Depends(realtime_engin
     """Decide the arm for one customer with the batch's rules (consent, suppressions, caps, holdout,
     the campaign's policy); the decision is in ``ops.decisions`` (source realtime) before the 200.
     The same ``idempotency_key`` returns the same decision (``replayed``), logged once."""
+    model, note = realtime.champion.serving
     decision = decide_one(
         realtime.engine,
         realtime.snapshot,
@@ -46,8 +47,8 @@ def optimize(body: OptimizeIn, realtime: RealtimeEngine = Depends(realtime_engin
         attributes=body.attributes,
         channels=body.channels,
         idempotency_key=body.idempotency_key,
-        model=realtime.model,
-        note=realtime.model_note,
+        model=model,
+        note=note,
         now=realtime.now(),
     )
     return to_response(decision)

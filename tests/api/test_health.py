@@ -30,12 +30,15 @@ def test_degraded_when_the_database_is_unreachable(launch, keys) -> None:
     assert [reason.split(": ")[0] for reason in body["reasons"]] == [
         f"cannot reach the database at postgresql+psycopg://postgres@127.0.0.1:{port}/campaignopt",
         f"model registry unreachable at postgresql+psycopg://postgres@127.0.0.1:{port}/mlflow",
-        "realtime not loaded",  # the decision engine's snapshot needs the database
+        "the decision engine has no statistics yet",  # the snapshot needs the database once
     ]
     assert "Connection refused" in body["reasons"][0]
     # A request that needs the database is a 503 with a message, not a 500.
     r = httpx.get(f"{server.url}/campaigns", headers=auth(keys["analyst"]))
     assert r.status_code == 503 and "database is unreachable" in r.json()["detail"]
+    r = httpx.post(f"{server.url}/optimize", json={"campaign_id": 1, "customer_id": "c1"},
+                   headers=auth(keys["service"]))
+    assert r.status_code == 503, r.text
 
 
 def test_degraded_when_the_schema_is_behind_or_the_registry_server_is_down(
