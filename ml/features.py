@@ -39,6 +39,7 @@ CATEGORICAL_CUSTOMER_COLUMNS: tuple[str, ...] = ("gender",)
 ARM_COLUMNS: tuple[str, ...] = ("offer_type", "discount", "channel", "time_of_day", "day_of_week", "cta")
 
 SPEC_FORMAT_VERSION = 1
+SMALL_FRAME_ROWS = 8  # up to this many rows, customer_block skips pandas (real-time requests)
 
 
 @dataclass
@@ -124,6 +125,8 @@ class FeatureSpec:
         self._check_fitted()
         _require_columns(frame, self.numeric + self.customer_categorical, "customer features")
         n = len(frame)
+        if n <= SMALL_FRAME_ROWS:
+            return self._customer_block_small(frame)
         block = np.zeros((n, len(self.customer_feature_names)), dtype=np.float32)
         for j, column in enumerate(self.numeric):
             block[:, j] = pd.to_numeric(frame[column], errors="coerce").to_numpy(
@@ -233,9 +236,46 @@ class FeatureSpec:
                 block[rows[known], offset + codes[known]] = 1.0
             offset += len(categories)
 
+    def _customer_block_small(self, frame: pd.DataFrame) -> np.ndarray:
+        """:meth:`customer_block` for a few rows (a real-time request) without pandas' per-column
+        cost (~1 ms a frame): the same numbers -- non-numeric values are NaN as with
+        ``to_numeric(errors="coerce")``, a categorical value matches its category as text, as
+        ``astype("string")`` does, and a null or unseen one leaves its one-hot zeros."""
+        columns = list(self.numeric) + list(self.customer_categorical)
+        rows = list(zip(*(frame[c].tolist() for c in columns), strict=True))  # 4x faster than to_numpy
+        block = np.zeros((len(rows), len(self.customer_feature_names)), dtype=np.float32)
+        n_numeric = len(self.numeric)
+        offsets, index = [], []
+        offset = n_numeric
+        for column in self.customer_categorical:
+            categories = self.categories_.get(column, [])
+            offsets.append(offset)
+            index.append({str(c): k for k, c in enumerate(categories)})
+            offset += len(categories)
+        for i, row in enumerate(rows):
+            for j in range(n_numeric):
+                block[i, j] = _as_float(row[j])
+            for value, start, lookup in zip(row[n_numeric:], offsets, index, strict=True):
+                if not _is_null(value):
+                    k = lookup.get(str(value))
+                    if k is not None:
+                        block[i, start + k] = 1.0
+        return block
+
     def _check_fitted(self) -> None:
         if not self.is_fitted:
             raise ValueError("FeatureSpec is not fitted: call fit(training_frame) first")
+
+
+def _as_float(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _is_null(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def cross_blocks(customer_block: np.ndarray, arm_block: np.ndarray) -> np.ndarray:

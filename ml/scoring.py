@@ -17,13 +17,13 @@ work shrinks by the share of disallowed pairs (~21 % with the consent rates of
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from ml.features import FeatureSpec
+from ml.features import FeatureSpec, cross_blocks
 
 DEFAULT_CHUNK_ROWS = 262_144
 
@@ -65,30 +65,45 @@ def score_matrix(
         Row ``i``, column ``a``: the probability for customer ``i`` and arm ``a``
         (NaN where ``allowed`` is False).
     """
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     if not isinstance(arms_df, pd.DataFrame):  # e.g. a campaign's list of arm parameter dicts
         arms_df = pd.DataFrame(list(arms_df))
-    n_arms = len(arms_df)
-    scores = np.empty((len(customers_df), n_arms), dtype=np.float32)
+    blocks = spec.customer_block(customers_df), spec.arm_block(arms_df)
+    return score_blocks(model, *blocks, chunk_rows, allowed)
+
+
+def score_blocks(
+    model: ProbabilisticClassifier,
+    customer_block: np.ndarray,
+    arm_block: np.ndarray,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    allowed: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`score_matrix` from the built feature blocks (``FeatureSpec.customer_block`` and
+    ``arm_block``): a caller that scores the same arms again reuses their block."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    n_arms = len(arm_block)
+    scores = np.empty((len(customer_block), n_arms), dtype=np.float32)
     if allowed is not None:
         allowed = np.asarray(allowed, dtype=bool)
         if allowed.shape != scores.shape:
             raise ValueError(f"allowed must have shape {scores.shape}, got {allowed.shape}")
         if not allowed.all():
-            return _score_allowed(model, spec, customers_df, arms_df, allowed, chunk_rows, scores)
+            return _score_allowed(model, customer_block, arm_block, allowed, chunk_rows, scores)
     if scores.size == 0:
         return scores
-    for part, features in spec.iter_cross(customers_df, arms_df, chunk_rows=chunk_rows):
+    per_chunk = max(1, int(chunk_rows) // max(1, n_arms))  # whole customers per chunk
+    for start in range(0, len(customer_block), per_chunk):
+        part = slice(start, min(start + per_chunk, len(customer_block)))
+        features = cross_blocks(customer_block[part], arm_block)
         scores[part] = model.predict_proba(features)[:, 1].reshape(-1, n_arms)
     return scores
 
 
 def _score_allowed(
     model: ProbabilisticClassifier,
-    spec: FeatureSpec,
-    customers_df: pd.DataFrame,
-    arms_df: pd.DataFrame,
+    customer_block: np.ndarray,
+    arm_block: np.ndarray,
     allowed: np.ndarray,
     chunk_rows: int,
     scores: np.ndarray,
@@ -99,8 +114,6 @@ def _score_allowed(
     customer), in the customer-major order of :meth:`FeatureSpec.cross`.
     """
     scores.fill(np.nan)
-    customer_block = spec.customer_block(customers_df)
-    arm_block = spec.arm_block(arms_df)
     d_customer = customer_block.shape[1]
     ends = np.cumsum(allowed.sum(axis=1))  # allowed rows up to and including each customer
     n, start, done = allowed.shape[0], 0, 0
@@ -126,6 +139,7 @@ class ResponseModel:
 
     classifier: ProbabilisticClassifier
     spec: FeatureSpec
+    _arm_blocks: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def score_matrix(
         self,
@@ -138,9 +152,25 @@ class ResponseModel:
 
         With ``allowed`` (bool, same shape), only those pairs are scored; the others are NaN.
         """
-        return score_matrix(
-            self.classifier, self.spec, customers_df, arms_df, chunk_rows=chunk_rows, allowed=allowed
-        )
+        if isinstance(arms_df, pd.DataFrame):
+            arm_block = self.spec.arm_block(arms_df)
+        else:
+            arm_block = self._arm_block(arms_df)
+        customer_block = self.spec.customer_block(customers_df)
+        return score_blocks(self.classifier, customer_block, arm_block, chunk_rows, allowed)
+
+    def _arm_block(self, arms: Sequence[Mapping[str, object]]) -> np.ndarray:
+        """The arms' feature block, built once per distinct arm list: a real-time worker scores
+        the same campaign's arms on every request (building them costs more than predicting)."""
+        key = tuple(tuple(sorted((k, str(v)) for k, v in arm.items())) for arm in arms)
+        block = self._arm_blocks.get(key)
+        if block is None:
+            if len(self._arm_blocks) >= 64:  # campaigns change rarely: a small bound suffices
+                self._arm_blocks.clear()
+            block = self.spec.arm_block(pd.DataFrame(list(arms)))
+            block.setflags(write=False)
+            self._arm_blocks[key] = block
+        return block
 
     def predict_rows(self, frame: pd.DataFrame) -> np.ndarray:
         """P(conversion) of row-aligned (customer, arm) rows, float32 of shape (len(frame),)."""

@@ -103,3 +103,31 @@ def test_score_matrix_matches_row_predictions_for_any_chunk_size(examples, arms)
     np.testing.assert_array_equal(
         wrapped.score_matrix(customers, as_dicts), wrapped.score_matrix(customers, arms)
     )
+
+
+def test_a_few_rows_build_the_same_customer_block_as_the_pandas_path(examples):
+    """Real-time requests take the small-frame path: numbers coerced like to_numeric(coerce),
+    categories matched as text, nulls and unseen values all-zero -- the same block as pandas."""
+    spec = FeatureSpec().fit(examples)
+    rows = _customers(examples, 6).astype(object)
+    numeric, category = spec.numeric[0], spec.customer_categorical[0]
+    rows.loc[0, numeric] = None
+    rows.loc[1, numeric] = "not a number"
+    rows.loc[2, numeric] = "12.5"
+    rows.loc[3, category] = None
+    rows.loc[4, category] = "never seen"
+    rows.loc[5, category] = float("nan")
+    small = spec.customer_block(rows)
+    many = spec.customer_block(pd.concat([rows] * 2, ignore_index=True))  # > SMALL_FRAME_ROWS
+    np.testing.assert_array_equal(small, many[: len(rows)])
+    assert np.isnan(small[0, 0]) and np.isnan(small[1, 0]) and small[2, 0] == 12.5
+
+
+def test_the_cached_arm_block_follows_the_arm_list(examples, arms):
+    result = train_model(examples, TrainConfig(n_estimators=10, early_stopping_rounds=5))
+    model, customers = ResponseModel(result.model, result.spec), _customers(examples, 3)
+    as_dicts = arms.drop(columns=["arm_id", "campaign_id"]).to_dict("records")
+    first = model.score_matrix(customers, as_dicts)
+    changed = [dict(a) for a in as_dicts[::-1]]  # another campaign's (here: reversed) arms
+    np.testing.assert_array_equal(model.score_matrix(customers, changed), first[:, ::-1])
+    np.testing.assert_array_equal(model.score_matrix(customers, as_dicts), first)
