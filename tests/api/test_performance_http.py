@@ -19,7 +19,6 @@ of D, their conversions posted to POST /feedback:
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -30,18 +29,9 @@ import sqlalchemy as sa
 from tests.api.conftest import auth
 from tests.api.realtime_world import add_world, fresh_world
 from tests.pipelines.seed_rows import insert_decisions, noon
+from tests.pipelines.test_performance import assert_lift_of_12_100_against_3_50, figures
 
-Z = 1.959963984540054
 ENDPOINTS = ("performance", "parameters/performance")
-
-
-def wilson(x: int, n: int) -> tuple[float, float]:
-    p, z2 = x / n, Z * Z
-    centre, half = (
-        (p + z2 / (2 * n)) / (1 + z2 / n),
-        Z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n),
-    )
-    return centre - half, centre + half
 
 
 @pytest.fixture(scope="module")
@@ -129,21 +119,9 @@ def test_performance_of_the_last_30_days_matches_the_hand_count(server, keys, wo
     today = world["today"]
     assert body["window"] == {"since": str(today - timedelta(days=29)), "until": str(today), "days": 30}
     assert body["matured_through"] == str(today - timedelta(days=8))
-    assert body["treatment"] == {
-        "sends": 105, "matured": 100, "pending": 5, "conversions": 12, "conversion_rate": 0.12,
-        "explored": 25, "revenue": 2200.0, "cost": 165.0,
-    }  # fmt: skip
-    assert body["control"] == {
-        "sends": 50, "matured": 50, "pending": 0, "conversions": 3, "conversion_rate": 0.06,
-        "explored": 0, "revenue": 300.0, "cost": 25.0,
-    }  # fmt: skip
-    (l1, u1), (l0, u0) = wilson(12, 100), wilson(3, 50)
-    lift = body["lift"]
-    assert lift["absolute"] == pytest.approx(0.06) and lift["relative"] == pytest.approx(1.0)
-    assert lift["ci_low"] == pytest.approx(0.06 - math.sqrt((0.12 - l1) ** 2 + (u0 - 0.06) ** 2))
-    assert lift["ci_high"] == pytest.approx(0.06 + math.sqrt((u1 - 0.12) ** 2 + (0.06 - l0) ** 2))
-    assert (lift["ci_low"], lift["ci_high"]) == pytest.approx((-0.053752, 0.147488), abs=1e-6)
-    assert lift["method"] == "newcombe_wilson" and lift["reason"] is None
+    assert body["treatment"] == figures(105, 100, conversions=12, explored=25, revenue=2200, cost=165)
+    assert body["control"] == figures(50, 50, conversions=3, explored=0, revenue=300, cost=25)
+    assert_lift_of_12_100_against_3_50(body["lift"])
     assert body["exploration_share"] == pytest.approx(25 / 105)
     assert (body["revenue"], body["cost"]) == (2500.0, 190.0)
     assert body["roi"] == pytest.approx((2500 - 190) / 190)

@@ -57,20 +57,37 @@ def wilson(x: int, n: int) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-# -- lift ------------------------------------------------------------------------------------
-def test_lift_is_the_rate_difference_with_newcombes_interval() -> None:
+def figures(sends: int, matured: int, conversions: int, explored: int, revenue: float, cost: float) -> dict:
+    """A group's figures as campaign_performance gives them (pending and the rate follow)."""
+    rate = conversions / matured if matured else None
+    return {"sends": sends, "matured": matured, "pending": sends - matured, "conversions": conversions,
+            "conversion_rate": rate, "explored": explored, "revenue": revenue, "cost": cost}  # fmt: skip
+
+
+def newcombe(x1: int, n1: int, x0: int, n0: int) -> tuple[float, float]:
+    """Newcombe's interval of p1 - p0, written out: d -/+ sqrt of the squared Wilson arms."""
+    p1, p0 = x1 / n1, x0 / n0
+    (l1, u1), (l0, u0) = wilson(x1, n1), wilson(x0, n0)
+    d = p1 - p0
+    return d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
+
+
+def assert_lift_of_12_100_against_3_50(out: dict) -> None:
     """12/100 against 3/50: lift 0.06; Wilson 12/100 = (0.06999, 0.19812), 3/50 = (0.02061, 0.16217);
     Newcombe: 0.06 - sqrt((0.12 - 0.06999)² + (0.16217 - 0.06)²) = -0.05375,
               0.06 + sqrt((0.19812 - 0.12)² + (0.06 - 0.02061)²) = 0.14749."""
-    (l1, u1), (l0, u0) = wilson(12, 100), wilson(3, 50)
-    assert (l1, u1, l0, u0) == pytest.approx((0.069994, 0.198121, 0.020615, 0.162171), abs=1e-6)
-    out = lift(12, 100, 3, 50)
-    assert out["absolute"] == pytest.approx(0.06)
-    assert out["ci_low"] == pytest.approx(0.06 - math.sqrt((0.12 - l1) ** 2 + (u0 - 0.06) ** 2))
-    assert out["ci_high"] == pytest.approx(0.06 + math.sqrt((u1 - 0.12) ** 2 + (0.06 - l0) ** 2))
+    assert wilson(12, 100) + wilson(3, 50) == pytest.approx(
+        (0.069994, 0.198121, 0.020615, 0.162171), abs=1e-6
+    )
+    assert out["absolute"] == pytest.approx(0.06) and out["relative"] == pytest.approx(1.0)
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx(newcombe(12, 100, 3, 50))
     assert (out["ci_low"], out["ci_high"]) == pytest.approx((-0.053752, 0.147488), abs=1e-6)
-    assert out["relative"] == pytest.approx(1.0)
     assert out["method"] == "newcombe_wilson" and out["reason"] is None
+
+
+# -- lift ------------------------------------------------------------------------------------
+def test_lift_is_the_rate_difference_with_newcombes_interval() -> None:
+    assert_lift_of_12_100_against_3_50(lift(12, 100, 3, 50))
 
 
 def test_no_conversions_still_give_an_interval_and_an_empty_group_gives_a_reason() -> None:
@@ -152,15 +169,9 @@ def test_performance_of_the_default_window_matches_the_hand_count(engine: sa.Eng
     out = campaign_performance(engine, perf, window, now=NOW)
     assert out["window"] == {"since": DAY, "until": NOW.date(), "days": 30}
     assert out["matured_through"] == date(2026, 6, 22)
-    assert out["treatment"] == {
-        "sends": 110, "matured": 100, "pending": 10, "conversions": 12, "conversion_rate": 0.12,
-        "explored": 25, "revenue": 2140.0, "cost": 115.0,
-    }  # fmt: skip
-    assert out["control"] == {
-        "sends": 55, "matured": 50, "pending": 5, "conversions": 3, "conversion_rate": 0.06,
-        "explored": 0, "revenue": 300.0, "cost": 27.5,
-    }  # fmt: skip
-    assert out["lift"] == lift(12, 100, 3, 50)
+    assert out["treatment"] == figures(110, 100, conversions=12, explored=25, revenue=2140, cost=115)
+    assert out["control"] == figures(55, 50, conversions=3, explored=0, revenue=300, cost=27.5)
+    assert_lift_of_12_100_against_3_50(out["lift"])
     assert out["exploration_share"] == pytest.approx(25 / 110)
     assert (out["revenue"], out["cost"]) == (2440.0, 142.5)
     assert out["roi"] == pytest.approx((2440 - 142.5) / 142.5)
@@ -173,10 +184,7 @@ def test_a_window_of_one_day_and_maturity_by_the_clock(engine: sa.Engine, perf) 
     window = Window(LATE, LATE)
     assert campaign_performance(engine, perf, window, now=NOW)["treatment"]["conversions"] == 0
     later = campaign_performance(engine, perf, window, now=datetime(2026, 7, 3, tzinfo=UTC))
-    assert later["treatment"] == {
-        "sends": 10, "matured": 10, "pending": 0, "conversions": 1, "conversion_rate": 0.1,
-        "explored": 0, "revenue": 40.0, "cost": 5.0,
-    }  # fmt: skip
+    assert later["treatment"] == figures(10, 10, conversions=1, explored=0, revenue=40, cost=5)
     assert later["control"]["matured"] == 5 and later["lift"]["absolute"] == pytest.approx(0.1)
     on_the_last_day = campaign_performance(engine, perf, window, now=datetime(2026, 7, 2, 23, tzinfo=UTC))
     assert on_the_last_day["pending"] == 15
