@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from scipy import stats
 
 from pipelines.campaign_spec import arm_key
 from pipelines.campaign_store import Campaign, load_campaign_by_id
@@ -78,8 +77,9 @@ def resolve_window(today: date, since: date | None, until: date | None, days: in
 # d + w is over (window_end_date < today). Events land no earlier than the day before they
 # occur (an inbox of day D takes the first hour of D + 1; real-time ones land when received,
 # after the decision), so ``logical_date >= since - 1`` loses none and lets the BRIN index of
-# raw.interactions skip the older days. Conversions count matured decisions only: counting
-# early successes but not early failures would inflate the recent rates (as the marts do).
+# raw.interactions skip the older days. Conversions and rates count matured decisions only:
+# counting early successes but not early failures would inflate recent rates (the marts' rewards
+# are null while pending; campaign_daily_kpis divides by every send, pending ones included).
 _ATTRIBUTED_SQL = """
 with decided as (
     select decision_id, arm_id, decision_date, treatment_group, explored,
@@ -173,6 +173,8 @@ def _group(rows: Any) -> dict:
 
 def wilson_interval(successes: int, n: int) -> tuple[float, float]:
     """Wilson's 95% score interval of a proportion (n > 0)."""
+    from scipy import stats  # ~1 s to import: on the first request, not at every worker's start
+
     ci = stats.binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
     return float(ci.low), float(ci.high)
 
@@ -262,6 +264,8 @@ def posteriors(
 ) -> list[dict]:
     """One row per entry: sends, matured, rewards, posterior mean, 95% equal-tailed credible
     interval and probability of being best among the entries."""
+    from scipy import stats
+
     alpha = prior[0] + rewards
     beta = prior[1] + np.clip(matured - rewards, 0.0, None)
     low, high = stats.beta.ppf([[0.025], [0.975]], alpha, beta)
