@@ -6,7 +6,7 @@ A2 = loan/email, A3 = loan/sms; email 0.5 a send, sms 2.0; prior Beta(1, 9)). Re
 of D, their conversions posted to POST /feedback:
 
     treatment  A1 x 20 (2 convert, no value -> 100 each), A2 x 30 (none), A3 x 50 (10 convert,
-               worth 200 each); t0..t24 explored
+               worth 200 each); the first 25 of them (t0..t19, u0..u4) explored
     control    A0 x 50 (3 convert, no value)
     pending    batch treatment decisions of T - 1 on A3: p0..p4
 
@@ -26,6 +26,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from pipelines.campaign_store import load_campaign_by_id
 from tests.api.conftest import auth
 from tests.api.realtime_world import add_world, fresh_world
 from tests.pipelines.seed_rows import insert_decisions, noon
@@ -47,14 +48,7 @@ def world(server, keys, engine: sa.Engine) -> dict:
         attribution_window_days=7,
         holdout_share=0.1,
     )
-    with engine.connect() as conn:
-        arms = [
-            r[0]
-            for r in conn.execute(
-                sa.text("select arm_id from ops.arms where campaign_id = :c order by arm_id"),
-                {"c": campaign_id},
-            )
-        ]
+    arms = load_campaign_by_id(engine, campaign_id).arm_ids  # in arm_id order: A0..A3
     plan = [("t", arms[1], 20, 2, None), ("u", arms[2], 30, 0, None), ("v", arms[3], 50, 10, 200.0)]
     rows, conversions = [], []
     for prefix, arm, n, converting, value in plan:
@@ -69,15 +63,11 @@ def world(server, keys, engine: sa.Engine) -> dict:
         for i in range(50)
     ]
     conversions += [(f"c{i}", None) for i in range(3)]
+    rows += [{"decision_id": f"p{i}", "arm_id": arms[3], "source": "batch"} for i in range(5)]
     for row in rows:
-        row.update(campaign_id=campaign_id, customer_id=f"cu-{row['decision_id']}", decision_date=day)
-    pending = [
-        {"decision_id": f"p{i}", "arm_id": arms[3], "decision_date": today - timedelta(days=1)}
-        for i in range(5)
-    ]
-    for row in pending:
+        pending = row["decision_id"].startswith("p")
         row.update(campaign_id=campaign_id, customer_id=f"cu-{row['decision_id']}")
-    rows += pending
+        row["decision_date"] = today - timedelta(days=1) if pending else day
     insert_decisions(engine, rows)
     with engine.begin() as conn:  # the segment at decision time, which the snapshot folds by
         conn.execute(
