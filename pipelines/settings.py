@@ -53,6 +53,10 @@ class Settings(BaseSettings):
         gt=0.0,
         description="How often each API worker folds matured real-time feedback into its snapshot.",
     )
+    realtime_log_decisions: bool = Field(
+        default=True,
+        description="Benchmarks only: false skips the real-time decision insert (what logging costs).",
+    )
     realtime_clock_offset_seconds: float = Field(
         default=0.0,
         description="Tests only: shifts the service's clock (its `now`) by this many seconds, so a test "
