@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -40,6 +39,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 from bench_pipeline import log, throwaway_database  # noqa: E402
+from http_load_profile import CpuMeter, Spies, analyse, descendants  # noqa: E402
 from speed_common import machine, table  # noqa: E402
 
 LUA = Path(__file__).with_name("http_load.lua")
@@ -202,130 +202,13 @@ def wrk(url: str, env: dict[str, str], rate: int, seconds: float, connections: i
     return result
 
 
-def cpu_seconds(pids: set[int]) -> dict[int, float]:
-    """User + system CPU seconds of each process still alive, from /proc/<pid>/stat."""
-    out = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return out
-
-
-def descendants(pid: int) -> set[int]:
-    """The uvicorn parent's processes (workers, resource tracker) and itself."""
-    found, todo = {pid}, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-        except OSError:
-            continue
-        todo += [int(k) for k in kids if int(k) not in found]
-        found |= {int(k) for k in kids}
-    return found
-
-
-def backends(engine) -> set[int]:  # type: ignore[no-untyped-def]
-    """PostgreSQL backends of this database (both servers' pools), this script's own excluded."""
-    import sqlalchemy as sa
-
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "select pid from pg_stat_activity "
-                "where datname = current_database() and pid <> pg_backend_pid()"
-            )
-        )
-        return {int(r[0]) for r in rows}
-
-
-class CpuMeter:
-    """CPU seconds spent during a run by the server's processes, the database's backends and wrk."""
-
-    def __init__(self, engine, server) -> None:  # type: ignore[no-untyped-def]
-        self.engine, self.server = engine, server
-        self.server_before = cpu_seconds(descendants(server.process.pid))
-        self.pg_before = cpu_seconds(backends(engine))
-        self.wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-
-    def stop(self) -> dict[str, float]:
-        def spent(before: dict[int, float], after: dict[int, float]) -> float:
-            return sum(v - before.get(pid, 0.0) for pid, v in after.items())
-
-        wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return {
-            "server": spent(self.server_before, cpu_seconds(descendants(self.server.process.pid))),
-            "postgres": spent(self.pg_before, cpu_seconds(backends(self.engine))),
-            "wrk": (wrk_after.ru_utime + wrk_after.ru_stime)
-            - (self.wrk_before.ru_utime + self.wrk_before.ru_stime),
-        }
-
-
-# Where a worker's CPU goes: each py-spy sample is put in the first category whose pattern is a
-# frame of its stack (so the middleware's own work is what remains after the route's parts).
-PROFILE_CATEGORIES = (
-    ("model scoring (XGBoost, features)", ("model_scores ", "score_matrix ")),
-    ("bandit policy (thompson_blend draws)", ("choose_arms ",)),
-    ("eligibility query (SQL + frame)", ("eligible_customer ",)),
-    ("decision insert", ("log_decision ",)),
-    ("idempotency lookups", ("_existing ",)),
-    ("rest of decide_one (begin, lock, commit)", ("decide_one ",)),
-    ("auth dependency (key cache)", ("current_key ", "check ")),
-    ("response model + JSON", ("serialize_response ", "jsonable_encoder ", "to_response ", "render ")),
-    ("body parsing + validation", ("request_body_to_args ", "solve_dependencies ", "_get_body ")),
-    ("snapshot refresh thread", ("_refresh_loop ",)),
-    ("Prometheus middleware", ("prometheus_fastapi_instrumentator",)),
-    ("routing, Starlette, FastAPI", ("starlette", "fastapi")),
-    ("uvicorn, HTTP parsing, event loop", ("uvicorn", "httptools", "asyncio")),
-    ("threadpool hand-off (anyio)", ("anyio",)),
-)
-
-
-def profile_categories(raw: str) -> dict[str, int]:
-    """Samples per category from py-spy's collapsed stacks ("frame;frame;... count" lines)."""
-    counts: dict[str, int] = {}
-    for line in raw.splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not stack or not n.isdigit():
-            continue
-        frames = stack.split(";")
-        name = next(
-            (c for c, pats in PROFILE_CATEGORIES if any(p in f for f in frames for p in pats)), "other"
-        )
-        counts[name] = counts.get(name, 0) + int(n)
-    return counts
-
-
 def profile(runner, server, py_spy: str, seconds: float, connections: int) -> dict:  # type: ignore[no-untyped-def]
-    """A max-throughput run with py-spy sampling every worker (non-blocking, 250 Hz, active
-    threads only); per category its share of the samples and of the server's CPU per 200."""
-    workers = [p for p in descendants(server.process.pid) if p != server.process.pid]
-    spies = []
-    for pid in workers:
-        out = Path(tempfile.mkdtemp()) / f"{pid}.txt"
-        cmd = [py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "250",
-               "--nonblocking", "--format", "raw", "--output", str(out)]  # fmt: skip
-        spies.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), out))
+    """One more max-throughput run, logging on, with py-spy sampling every worker."""
+    spies = Spies(py_spy, sorted(descendants(server.process.pid) - {server.process.pid}), seconds)
     row = runner.run("max on, profiled", server, 0, seconds, connections, True)
-    counts: dict[str, int] = {}
-    for spy, out in spies:
-        spy.wait(timeout=60)
-        if out.exists():  # the resource tracker is no Python worker: py-spy finds no samples there
-            for k, v in profile_categories(out.read_text()).items():
-                counts[k] = counts.get(k, 0) + v
-    total = sum(counts.values()) or 1
-    server_ms = row["cpu_ms_per_200"]["server"]
-    return {
-        "samples": total,
-        "server_cpu_ms_per_200": server_ms,
-        "categories": {
-            k: {"share": round(v / total, 4), "cpu_ms_per_200": round(server_ms * v / total, 3)}
-            for k, v in sorted(counts.items(), key=lambda kv: -kv[1])
-        },
-    }
+    out = analyse(spies.collect(), row["cpu_ms_per_200"]["server"])
+    log(f"py-spy stacks kept in {spies.folder}")
+    return out
 
 
 def logged(engine, campaign_id: int) -> int:  # type: ignore[no-untyped-def]
@@ -541,11 +424,16 @@ def main(argv: list[str] | None = None) -> int:
     if out["profile"]:
         p = out["profile"]
         ms = p["server_cpu_ms_per_200"]
-        print(f"\nprofile of the workers ({p['samples']} samples, server CPU {ms} ms per 200):")
+        print(f"\nprofile of the workers ({p['cpu_samples']} CPU samples, server CPU {ms} ms per 200):")
         rows = [
-            (k, f"{100 * v['share']:.1f}", f"{v['cpu_ms_per_200']:.3f}") for k, v in p["categories"].items()
+            (k, f"{100 * v['share']:.1f}", f"{v['cpu_ms_per_200']:.3f}", next(iter(v["top_leaves"]), ""))
+            for k, v in p["categories"].items()
         ]
-        print(table(rows, ("where", "% samples", "CPU ms per 200")))
+        print(table(rows, ("where", "% samples", "CPU ms per 200", "top leaf function")))
+        rows = [(k, f"{v:.3f}") for k, v in p["decide_one_statements"].items()]
+        print(table(rows, ("decide_one, by statement", "CPU ms per 200")))
+        rows = [(k, f"{100 * v:.1f}") for k, v in p["waits_share_of_all_samples"].items()]
+        print(table(rows, (f"waiting ({p['wait_samples']} samples, not CPU)", "% of all samples")))
     print(f"results: {args.out}")
     return 0
 
