@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         description="How often each API worker asks the registry which version is the champion "
         "(a newly promoted one is served without a restart).",
     )
+    realtime_log_decisions: bool = Field(
+        default=True,
+        description="Benchmarks only: false skips the real-time decision insert (what logging costs).",
+    )
     realtime_clock_offset_seconds: float = Field(
         default=0.0,
         description="Tests only: shifts the service's clock (its `now`) by this many seconds, so a test "

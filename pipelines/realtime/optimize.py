@@ -35,6 +35,7 @@ from pipelines.decide import POLICY_VERSION, ModelHandle, choose_arms
 from pipelines.domain import CHANNELS, CUSTOMER_COLUMNS, SEGMENTS, segment_of
 from pipelines.errors import NotFound, UserError
 from pipelines.realtime.snapshot import CampaignState, Snapshot, has_table
+from pipelines.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,9 @@ def decide_one(
             idempotency_key=idempotency_key,
             scores={k: _number(out[k][0]) for k in ("bandit_score", "model_score", "blend_score")},
         )
-        if log_decision(conn, decision, str(customer["segment"].iloc[0]), day):
+        if not get_settings().realtime_log_decisions or log_decision(
+            conn, decision, str(customer["segment"].iloc[0]), day
+        ):
             return decision
         # The same key for another customer (who holds another lock) was logged first.
         existing = _existing(conn, campaign, idempotency_key or "")
