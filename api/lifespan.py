@@ -80,6 +80,11 @@ class RealtimeEngine:
             raise ServiceUnavailable(self.problems()[0])
         return self._snapshot
 
+    @property
+    def loaded_snapshot(self) -> Snapshot | None:
+        """The snapshot, or None while none could be loaded (readers fall back to the marts)."""
+        return self._snapshot
+
     def problems(self) -> list[str]:
         """What /readyz reports for the engine (empty when it decides as designed)."""
         found = []

@@ -67,6 +67,7 @@ def get_parameter_performance(campaign_id: CampaignId, state: ServiceState = Dep
     credible interval) under the policy's prior, and the probability of being best (seeded Monte
     Carlo). From this worker's live statistics (``statistics`` says which and as of when)."""
     realtime = state.components.get("realtime")
-    snapshot, refreshed_at = (realtime.snapshot, realtime.refreshed_at) if realtime else (None, None)
+    snapshot = realtime.loaded_snapshot if realtime else None  # None: read the mart instead
+    refreshed_at = realtime.refreshed_at if snapshot else None
     campaign, pulls, rewards, source = learning_statistics(state.engine, campaign_id, snapshot, refreshed_at)
     return parameter_performance(state.engine, campaign, pulls, rewards, source)
