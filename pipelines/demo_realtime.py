@@ -24,7 +24,6 @@ from pipelines.serve_process import start_server, stop_server
 from pipelines.settings import Settings
 
 REQUEST_SECONDS = 30.0  # one request's bound: a cold worker scores its first call slower
-START_SECONDS = 120.0  # the service imports MLflow and loads the champion before /healthz
 
 
 @dataclass
@@ -76,7 +75,7 @@ def run_realtime_demo(
     log_path = settings.home / "logs" / "serve-demo.log"
     server = None
     try:
-        server = start_server(env, log_path, timeout=START_SECONDS)
+        server = start_server(env, log_path)
         summary.url = server.url
         progress(f"real time: `campaignopt serve` answers at {server.url} (log {log_path})")
         with httpx.Client(

@@ -39,8 +39,13 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+# Start-up imports FastAPI, MLflow and loads the champion per worker: tens of seconds on a busy
+# machine (two workers once took over 60 s here), well under this bound.
+START_TIMEOUT = 120.0
+
+
 def start_server(
-    env: dict[str, str], log_path: Path, workers: int = 1, *, timeout: float = 60.0
+    env: dict[str, str], log_path: Path, workers: int = 1, *, timeout: float = START_TIMEOUT
 ) -> ServerProcess:
     """Start the service with ``env`` (its whole environment), output to ``log_path``, and return
     once ``/healthz`` answers 200; ServiceUnavailable (with the log) when it exits or times out."""
