@@ -6,6 +6,8 @@ Day 1 lands a generated customer base and consents in the inbox. Each day D then
 D (sent on D+1) into the interaction files of the following days, drawn from its ground
 truth with a feedback lag, so the loop closes through ingestion. After enough days the
 retraining DAG trains, registers and promotes an XGBoost champion that later lists use.
+Last, the real-time service runs on the same database and decides for a few customers with
+feedback (:mod:`pipelines.demo_realtime`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipelines.db import read_frame
+from pipelines.demo_realtime import RealtimeSummary, run_realtime_demo
 from pipelines.domain import CHANNELS
 from pipelines.settings import get_settings
 
@@ -41,12 +44,15 @@ class DemoConfig:
     seed: int = 42
     retrain_after: int | None = 4  # retrain after this many days (None: never)
     campaigns_dir: Path = REPO / "campaigns"
+    realtime_campaign: str = "cross-sell"  # its policy blends the champion model, when there is one
+    realtime_customers: int = 6  # real-time decisions after the daily loop (0: no service)
 
 
 @dataclass
 class DemoSummary:
     days: list[dict] = field(default_factory=list)
     retrain: dict | None = None
+    realtime: RealtimeSummary | None = None
 
 
 def write_customer_files(inbox: Path, day: date, customers: int, seed: int) -> tuple[Path, Path]:
@@ -184,6 +190,10 @@ def run_demo(config: DemoConfig, progress: Callable[[str], None] = print) -> Dem
             run_dag("model_retraining", day, conf={"min_days": 2, "validation_days": 1, "min_examples": 500})
             summary.retrain = _champion_info()
             progress(f"{day}: retraining -> {_describe_champion(summary.retrain)}")
+    if config.realtime_customers:
+        summary.realtime = run_realtime_demo(
+            engine, settings, config.realtime_campaign, config.realtime_customers, progress
+        )
     return summary
 
 

@@ -53,6 +53,31 @@ def print_demo_report(summary, config) -> None:
     ]
     print_table(days, title="simulated conversion rate of each day's sends (the simulator knows at once)")
     _print_model_effect(summary)
+    _print_realtime(summary.realtime)
+
+
+REALTIME_COLUMNS = (
+    "customer",
+    "parameters",
+    "propensity",
+    "selected_by",
+    "group",
+    "model_version",
+    "feedback",
+)
+
+
+def _print_realtime(realtime) -> None:
+    if realtime is None:
+        return
+    print_table(
+        realtime.rows,
+        title=f"real-time decisions of {realtime.campaign} (POST /optimize, POST /feedback)",
+        columns=REALTIME_COLUMNS,
+    )
+    ready = realtime.readiness
+    reasons = "; ".join(ready.get("reasons") or []) or "no problem"
+    console.print(f"GET /readyz: {ready.get('status_code', '-')} {ready.get('status', '-')} ({reasons})")
 
 
 def _print_model_effect(summary) -> None:

@@ -4,72 +4,20 @@ against the session's PostgreSQL, with httpx as the client; API keys of each rol
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 import yaml
 
-CLI = str(Path(sys.executable).with_name("campaignopt"))
+# Shared with the demo; re-exported for the API tests that import them from here.
+from pipelines.serve_process import CLI, ServerProcess, free_port, start_server, stop_server
+
+__all__ = ["CLI", "free_port", "start_server", "stop_server"]
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def start_server(env: dict[str, str], log_path: Path, workers: int = 1) -> Server:
-    port = free_port()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    stop_server(server)
-    raise RuntimeError(f"server did not answer /healthz within 60 s:\n{server.log()}")
-
-
-def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
 
 
 def service_env(database_url: str, home: Path, **overrides: str) -> dict[str, str]:
@@ -83,9 +31,9 @@ def service_env(database_url: str, home: Path, **overrides: str) -> dict[str, st
 @pytest.fixture(scope="session")
 def launch(engine: sa.Engine, database_url: str, test_home: Path, tmp_path_factory) -> Iterator[Callable]:
     """``launch(**env_overrides)`` starts a server (stopped at the end of the session)."""
-    started: list[Server] = []
+    started: list[ServerProcess] = []
 
-    def _launch(workers: int = 1, **overrides: str) -> Server:
+    def _launch(workers: int = 1, **overrides: str) -> ServerProcess:
         log = tmp_path_factory.mktemp("api") / "server.log"
         server = start_server(service_env(database_url, test_home, **overrides), log, workers)
         started.append(server)
@@ -97,7 +45,7 @@ def launch(engine: sa.Engine, database_url: str, test_home: Path, tmp_path_facto
 
 
 @pytest.fixture(scope="session")
-def server(launch) -> Server:
+def server(launch) -> ServerProcess:
     return launch()
 
 

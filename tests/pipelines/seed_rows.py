@@ -121,3 +121,18 @@ def insert_events(engine: sa.Engine, rows: Iterable[tuple[str, str, float, datet
                 for i, (did, kind, value, at) in enumerate(rows)
             ],
         )
+
+
+def replace_segment_arm_stats(engine: sa.Engine, rows: Iterable[dict]) -> None:
+    """The `segment_arm_stats` mart (built by dbt first) holding only ``rows``: c (campaign id),
+    s (segment), a (arm id), m (matured sends), r (reward sum)."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("delete from analytics.segment_arm_stats"))
+        conn.execute(
+            sa.text(
+                """insert into analytics.segment_arm_stats (campaign_id, segment, arm_id, sends, matured,
+                       pending, opens, clicks, conversions, revenue, reward_sum, alpha, beta)
+                   values (:c, :s, :a, :m, :m, 0, 0, 0, :r, 0, :r, 1 + :r, 1 + :m - :r)"""
+            ),
+            list(rows),
+        )

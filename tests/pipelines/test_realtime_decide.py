@@ -35,6 +35,7 @@ from tests.pipelines.seed_rows import (
     insert_decisions,
     noon,
     random_customers,
+    replace_segment_arm_stats,
     truncate_all,
 )
 
@@ -92,16 +93,7 @@ def world(engine: sa.Engine) -> dict[str, Campaign]:
                 rows.append(
                     {"c": campaign.campaign_id, "s": segment, "a": arm_id, "m": 200, "r": 200 * rates[s, a]}
                 )
-    with engine.begin() as conn:
-        conn.execute(sa.text("delete from analytics.segment_arm_stats"))
-        conn.execute(
-            sa.text(
-                """insert into analytics.segment_arm_stats (campaign_id, segment, arm_id, sends, matured,
-                       pending, opens, clicks, conversions, revenue, reward_sum, alpha, beta)
-                   values (:c, :s, :a, :m, :m, 0, 0, 0, :r, 0, :r, 1 + :r, 1 + :m - :r)"""
-            ),
-            rows,
-        )
+    replace_segment_arm_stats(engine, rows)
     return campaigns
 
 
