@@ -232,7 +232,7 @@ class Snapshot:
             spec = state.campaign.spec
             window = spec.window
             target = matured_through(now, window)
-            if target <= state.folded_through:  # type: ignore[operator]  # same kind by window
+            if target <= state.folded_through:  # a date or an instant, by window
                 continue  # nothing matured since the last fold: no query
             weights = spec.reward.weights
             params = {
@@ -252,8 +252,8 @@ class Snapshot:
                 if self.marts_as_of is not None:
                     mart_day, mart_end = self.marts_as_of, midnight_after(self.marts_as_of)
                 params |= {
-                    "lo": state.folded_through - window.length,  # type: ignore[operator]
-                    "hi": target - window.length,  # type: ignore[operator]
+                    "lo": state.folded_through - window.length,
+                    "hi": target - window.length,
                     "s": window.seconds,
                     "mart_day": mart_day,
                     "mart_decided": mart_end - window.length,

@@ -38,7 +38,7 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(env: dict[str, str], log_path: Path, workers: int = 1) -> Server:
+def start_server(env: dict[str, str], log_path: Path, workers: int = 1, timeout: float = 60) -> Server:
     port = free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -49,7 +49,7 @@ def start_server(env: dict[str, str], log_path: Path, workers: int = 1) -> Serve
             cwd=REPO,
         )
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
@@ -60,7 +60,7 @@ def start_server(env: dict[str, str], log_path: Path, workers: int = 1) -> Serve
             pass
         time.sleep(0.2)
     stop_server(server)
-    raise RuntimeError(f"server did not answer /healthz within 60 s:\n{server.log()}")
+    raise RuntimeError(f"server did not answer /healthz within {timeout:.0f} s:\n{server.log()}")
 
 
 def stop_server(server: Server) -> None:
