@@ -46,6 +46,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("decisions_realtime_decided_at", table_name="decisions", schema="ops")
+    op.drop_constraint("attribution_window_seconds_range", "campaigns", schema="ops")
+    op.drop_constraint("attribution_window_one_unit", "campaigns", schema="ops")
     # The older code knows day windows only (and no default reward): a minute or hour window
     # becomes the days that cover it, in the column and in the definition it validates.
     op.execute(
@@ -57,7 +59,5 @@ def downgrade() -> None:
            where attribution_window_days is null"""
     )
     op.execute("update ops.campaigns set definition = definition - 'default_reward'")
-    op.drop_constraint("attribution_window_seconds_range", "campaigns", schema="ops")
-    op.drop_constraint("attribution_window_one_unit", "campaigns", schema="ops")
     op.alter_column("campaigns", "attribution_window_days", nullable=False, schema="ops")
     op.drop_column("campaigns", "attribution_window_seconds", schema="ops")
