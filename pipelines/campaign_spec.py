@@ -124,11 +124,10 @@ class CampaignSpec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _one_window(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or data.get("attribution_window") is None:
-            if isinstance(data, dict) and "attribution_window_days" in data:
-                if data["attribution_window_days"] is None:  # null: the default window
-                    data = {k: v for k, v in data.items() if k != "attribution_window_days"}
+        if not isinstance(data, dict):
             return data
+        if data.get("attribution_window") is None:  # days; a null number of days: the default
+            return {k: v for k, v in data.items() if not (k == "attribution_window_days" and v is None)}
         if data.get("attribution_window_days") is not None:
             raise ValueError(
                 "attribution_window and attribution_window_days are both given: give one of them"
