@@ -4,7 +4,6 @@ never both or neither; downgrading turns a minute window into the days that cove
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -14,30 +13,25 @@ from alembic import command
 from pipelines import migrate
 from pipelines.campaign_spec import CampaignSpec
 from pipelines.campaign_store import apply_campaign
-from tests.conftest import LOCAL_ADMIN_URL
+from tests.conftest import _create_local_database
 
 BASE = {"name": "x", "start_date": "2026-11-01", "parameters": {"channel": ["email", "sms"]}}
 
 
 @pytest.fixture
 def scratch() -> Iterator[sa.Engine]:
-    admin = sa.create_engine(
-        LOCAL_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    name = f"campaignopt_migration_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'create database "{name}"'))
-    except sa.exc.OperationalError:
+    created = _create_local_database()
+    if created is None:
         pytest.skip("no local PostgreSQL to create a scratch database in")
-    engine = sa.create_engine(LOCAL_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    url, admin = created
+    engine = sa.create_engine(url)
     try:
         migrate.upgrade(engine)
         yield engine
     finally:
         engine.dispose()
         with admin.connect() as conn:
-            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+            conn.execute(sa.text(f'drop database if exists "{url.rsplit("/", 1)[1]}" with (force)'))
         admin.dispose()
 
 
