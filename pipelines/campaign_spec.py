@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pipelines.attribution import AttributionWindow, parse_window
 from pipelines.domain import CHANNELS, PARAMETERS
 from pipelines.yaml_files import load_yaml_model
 
@@ -102,9 +103,49 @@ class CampaignSpec(_Strict):
     reward: Reward = Field(default_factory=Reward)
     policy: PolicySpec = Field(default_factory=PolicySpec)
     holdout_share: Share = 0.1
-    attribution_window_days: int = Field(default=7, ge=0, le=90)
+    # One of the two: day windows are stored in attribution_window_days (as before), minute and
+    # hour windows in attribution_window; pipelines/attribution.py says what each means.
+    attribution_window_days: int | None = Field(default=7, ge=0, le=90)
+    attribution_window: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,  # definitions without it dump (and checksum) as before
+        description="Duration: 30m, 4h or 2d (1m to 90d); instead of attribution_window_days.",
+    )
+    default_reward: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        exclude_if=lambda v: v == 0.0,
+        description="Reward of a matured decision that got no attributed event.",
+    )
     frequency_caps: FrequencyCaps = Field(default_factory=FrequencyCaps)
     default_arm: dict[ParamName, str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_window(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if data.get("attribution_window") is None:  # days; a null number of days: the default
+            return {k: v for k, v in data.items() if not (k == "attribution_window_days" and v is None)}
+        if data.get("attribution_window_days") is not None:
+            raise ValueError(
+                "attribution_window and attribution_window_days are both given: give one of them"
+            )
+        data = dict(data, attribution_window_days=None)
+        try:
+            window = parse_window(data["attribution_window"])
+        except ValueError:
+            return data  # the field's validator names the problem
+        if window.by_day:  # "2d" is attribution_window_days: 2, so every reader sees it as before
+            data.pop("attribution_window")
+            data["attribution_window_days"] = window.amount
+        return data
+
+    @field_validator("attribution_window", mode="before")
+    @classmethod
+    def _window_parses(cls, v: Any) -> Any:
+        return v if v is None else str(parse_window(v))
 
     @field_validator("parameters")
     @classmethod
@@ -150,6 +191,14 @@ class CampaignSpec(_Strict):
         return self
 
     # -- derived ---------------------------------------------------------------------------
+    @property
+    def window(self) -> AttributionWindow:
+        """The attribution window (pipelines/attribution.py: which events count, when it matures)."""
+        if self.attribution_window is not None:
+            return parse_window(self.attribution_window)
+        assert self.attribution_window_days is not None  # _one_window leaves one of the two
+        return AttributionWindow.of_days(self.attribution_window_days)
+
     def arms(self) -> list[dict[str, str]]:
         """The full factorial of the parameter space minus exclusions, in a stable order."""
         names = [n for n in PARAMETERS if n in self.parameters]  # canonical parameter order

@@ -104,7 +104,8 @@ def _apply(conn: sa.Connection, spec: CampaignSpec, source_file: str | Path | No
         "p": spec.policy.name,
         "pp": json.dumps(spec.policy.params, allow_nan=False),
         "h": spec.holdout_share,
-        "w": spec.attribution_window_days,
+        "w": spec.attribution_window_days,  # null for a minute or hour window ...
+        "ws": None if spec.window.by_day else spec.window.seconds,  # ... which is here
         "def": definition,
         "f": str(source_file) if source_file else None,
         "c": spec.checksum(),
@@ -113,9 +114,10 @@ def _apply(conn: sa.Connection, spec: CampaignSpec, source_file: str | Path | No
         campaign_id = conn.execute(
             sa.text(
                 """insert into ops.campaigns (name, description, start_date, end_date, policy,
-                       policy_params, holdout_share, attribution_window_days, definition,
-                       source_file, checksum)
-                   values (:n, :d, :s, :e, :p, cast(:pp as jsonb), :h, :w, cast(:def as jsonb), :f, :c)
+                       policy_params, holdout_share, attribution_window_days,
+                       attribution_window_seconds, definition, source_file, checksum)
+                   values (:n, :d, :s, :e, :p, cast(:pp as jsonb), :h, :w, :ws, cast(:def as jsonb),
+                       :f, :c)
                    returning campaign_id"""
             ),
             params,
@@ -127,7 +129,8 @@ def _apply(conn: sa.Connection, spec: CampaignSpec, source_file: str | Path | No
                 sa.text(
                     """update ops.campaigns set description = :d, start_date = :s, end_date = :e,
                            policy = :p, policy_params = cast(:pp as jsonb), holdout_share = :h,
-                           attribution_window_days = :w, definition = cast(:def as jsonb),
+                           attribution_window_days = :w, attribution_window_seconds = :ws,
+                           definition = cast(:def as jsonb),
                            source_file = coalesce(:f, source_file), checksum = :c, updated_at = now()
                        where campaign_id = :id"""
                 ),

@@ -14,3 +14,9 @@
         cast('1970-01-01' as date)
     {%- endif -%}
 {%- endmacro %}
+
+{#- The run's cut-off: the end of the logical date, (as_of_date + 1) 00:00 UTC, as timestamptz.
+    A decision matured by then counts (pipelines/attribution.py). -#}
+{% macro run_cutoff() -%}
+    (cast({{ as_of_date() }} + 1 as timestamp) at time zone 'UTC')
+{%- endmacro %}

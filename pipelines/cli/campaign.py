@@ -81,7 +81,7 @@ def show(name: str, as_json: bool = typer.Option(False, "--json", help="Print JS
     typer.echo(f"  policy     {spec.policy.name} {spec.policy.params}")
     typer.echo(
         f"  reward     {spec.reward.kind}; holdout {spec.holdout_share:.0%}; "
-        f"attribution window {spec.attribution_window_days} days"
+        f"attribution window {spec.window.describe()}"
     )
     typer.echo(f"  parameters {', '.join(f'{k}: {len(v)}' for k, v in spec.parameters.items())}")
     print_table(arms, title=f"arms of {spec.name}")

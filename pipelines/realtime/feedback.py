@@ -5,10 +5,11 @@ Exactly-once under retries and concurrent senders: one ``insert ... on conflict 
 nothing`` per call; an event not inserted is compared with the landed one (as the file ingest
 does, pipelines/ingest/loader.py): same content -> 'duplicate', other content -> 'conflict'
 naming the differing fields. The customer, campaign and arm come from the logged decision; an
-unknown decision gives 'unknown_decision'. An event whose UTC day falls outside its decision's
-attribution window [d, d + w] is stored and marked ``outside_window`` (the marts never attribute
-it, and nor does the snapshot). ``logical_date`` is the UTC day the event was received, so the
-daily build of that day sees it.
+unknown decision gives 'unknown_decision'. An event outside its decision's attribution window
+(pipelines/attribution.py: a UTC day outside [d, d + w] for a window of w days, a time outside
+[decided_at, decided_at + window] for minutes or hours) is stored and marked ``outside_window``
+(the marts never attribute it, and nor does the snapshot). ``logical_date`` is the UTC day the
+event was received, so the daily build of that day sees it.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
+from pipelines.attribution import AttributionWindow, stored_window
 from pipelines.domain import EVENT_TYPES
 
 SOURCE_FILE = "realtime:feedback"  # raw.interactions.source_file of every real-time event
@@ -85,9 +87,9 @@ def record_events(
                 message = f"event {row['event_id']}: unknown decision_id {row['decision_id']}"
                 results[row["pos"]] = EventResult(row["event_id"], UNKNOWN_DECISION, message)
                 continue
-            day = row["occurred_at"].astimezone(UTC).date()
-            start = decision.decision_date
-            row["outside_window"] = not (start <= day <= start + timedelta(days=decision.window_days))
+            row["outside_window"] = not decision.window.attributes(
+                decision.decision_date, decision.decided_at, row["occurred_at"]
+            )
             row.update(
                 customer_id=decision.customer_id, campaign_id=decision.campaign_id, arm_id=decision.arm_id
             )
@@ -162,7 +164,8 @@ class _Decision:
     campaign_id: int
     arm_id: int
     decision_date: Any
-    window_days: int
+    decided_at: datetime
+    window: AttributionWindow
 
 
 def _decisions(conn: sa.Connection, ids: set[str]) -> dict[str, _Decision]:
@@ -172,6 +175,7 @@ def _decisions(conn: sa.Connection, ids: set[str]) -> dict[str, _Decision]:
         sa.text(
             # The window as the marts read it (stg_ops__campaigns): the definition's, else the column.
             """select d.decision_id, d.customer_id, d.campaign_id, d.arm_id, d.decision_date,
+                      d.decided_at, c.definition ->> 'attribution_window' as window_text,
                       coalesce(cast(c.definition ->> 'attribution_window_days' as integer),
                                c.attribution_window_days) as window_days
                from ops.decisions d join ops.campaigns c on c.campaign_id = d.campaign_id
@@ -180,7 +184,14 @@ def _decisions(conn: sa.Connection, ids: set[str]) -> dict[str, _Decision]:
         {"ids": sorted(ids)},
     )
     return {
-        r.decision_id: _Decision(r.customer_id, r.campaign_id, r.arm_id, r.decision_date, r.window_days)
+        r.decision_id: _Decision(
+            r.customer_id,
+            r.campaign_id,
+            r.arm_id,
+            r.decision_date,
+            r.decided_at,
+            stored_window(r.window_text, r.window_days),
+        )
         for r in rows
     }
 

@@ -3,12 +3,20 @@
 
 The statistics are the `segment_arm_stats` mart (read as the batch decide reads it) plus the
 real-time decisions that matured since the mart was built, under the marts' maturity rule
-(dbt/models/intermediate/int_decisions_attributed.sql): a decision of day d with a window of w
-days is attributed the events whose UTC day is in [d, d + w] and matures once day d + w is over,
-i.e. at midnight UTC starting day d + w + 1 (the mart built as of day A counts the decisions with
-d < A and d + w <= A). Folding is incremental by decision day: :meth:`Snapshot.refresh` reads only
-the decisions of the days that matured since the last refresh, so most refreshes cost one small
-query and workers can refresh every few seconds.
+(pipelines/attribution.py, dbt/models/intermediate/int_decisions_attributed.sql). The mart built
+as of day A counts the decisions of days before A that matured by the end of day A; the snapshot
+folds the others as they mature, each once:
+
+- a window of w days: a decision of day d is attributed the events whose UTC day is in
+  [d, d + w] and matures at midnight UTC starting day d + w + 1 (the mart counts d < A and
+  d + w <= A). Folding is incremental by decision day: only the days matured since the last fold
+  are read, so most refreshes cost no query at all.
+- a window in minutes or hours: events with occurred_at in [decided_at, decided_at + window];
+  the decision matures at decided_at + window. Folding is incremental by that instant: each
+  refresh reads the decisions that matured since the previous one (an indexed range of
+  decided_at), so with refreshes every 2 s a closed window is in the statistics 2 s later.
+
+A matured decision without any attributed event counts with the campaign's default reward.
 
 Folded are real-time decisions with their real-time feedback (raw.interactions.source =
 'realtime'); batch decisions learn from their files through the daily marts. A real-time event
@@ -20,12 +28,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 import sqlalchemy as sa
 
 import bandits
+from pipelines.attribution import AttributionWindow, midnight_after
 from pipelines.campaign_store import Campaign, active_campaign_ids, load_campaign_by_id
 from pipelines.db import read_frame
 from pipelines.decide import ModelHandle, build_policy, segment_stats, stats_arrays
@@ -34,15 +43,15 @@ from pipelines.errors import NotFound, UserError
 
 log = logging.getLogger(__name__)
 
-# Matured real-time decisions of one campaign and decision days (lo, hi], with their reward as
-# int_decisions_attributed computes it: conversion -> converted; weighted engagement -> the
-# weighted flags capped at 1. Events outside [d, d + w] (UTC days) are not attributed.
+# Matured real-time decisions of one campaign, with their reward as int_decisions_attributed
+# computes it: no attributed event -> the default reward; else conversion -> converted, weighted
+# engagement -> the weighted flags capped at 1. {decided} picks the decisions (by day or by
+# decision time), {attributed} the events of their windows.
 _MATURED_SQL = """
 with decided as (
-    select decision_id, arm_id, segment, decision_date
+    select decision_id, arm_id, segment, decision_date, decided_at
     from ops.decisions
-    where campaign_id = %(c)s and source = 'realtime'
-      and decision_date > %(lo)s::date and decision_date <= %(hi)s::date
+    where campaign_id = %(c)s and source = 'realtime' and {decided}
 ),
 flags as (
     select d.decision_id,
@@ -51,22 +60,36 @@ flags as (
            bool_or(i.event_type = 'conversion') as converted
     from decided d
     join raw.interactions i on i.decision_id = d.decision_id and i.source = 'realtime'
-    where cast(i.occurred_at at time zone 'UTC' as date)
-          between d.decision_date and d.decision_date + %(w)s
+    where {attributed}
     group by d.decision_id
 )
 select d.segment, d.arm_id, count(*) as matured,
-       sum(case when %(kind)s = 'conversion' then cast(coalesce(f.converted, false) as integer)
+       sum(case when f.decision_id is null then %(default_reward)s
+                when %(kind)s = 'conversion' then cast(f.converted as integer)
                 else least(1.0,
-                    %(w_open)s * cast(coalesce(f.opened, false) as integer)
-                    + %(w_click)s * cast(coalesce(f.clicked, false) as integer)
-                    + %(w_view)s * cast(coalesce(f.viewed, false) as integer)
-                    + %(w_dwell)s * cast(coalesce(f.dwelled, false) as integer)
-                    + %(w_conversion)s * cast(coalesce(f.converted, false) as integer))
+                    %(w_open)s * cast(f.opened as integer) + %(w_click)s * cast(f.clicked as integer)
+                    + %(w_view)s * cast(f.viewed as integer) + %(w_dwell)s * cast(f.dwelled as integer)
+                    + %(w_conversion)s * cast(f.converted as integer))
            end) as reward_sum
 from decided d left join flags f on f.decision_id = d.decision_id
 group by d.segment, d.arm_id
 """
+# Day windows: decision days (lo, hi]; events by UTC day in [d, d + w].
+_BY_DAY = {
+    "decided": "decision_date > %(lo)s::date and decision_date <= %(hi)s::date",
+    "attributed": "cast(i.occurred_at at time zone 'UTC' as date) "
+    "between d.decision_date and d.decision_date + %(w)s",
+}
+# Minute and hour windows: decided in (lo, hi] (maturing in (lo + s, hi + s]), except those the
+# mart counted (decided before its day, matured by its cut-off); events by timestamp.
+_BY_TIME = {
+    "decided": "decided_at > %(lo)s and decided_at <= %(hi)s "
+    "and not (decision_date < %(mart_day)s::date and decided_at <= %(mart_decided)s)",
+    "attributed": "i.occurred_at between d.decided_at and d.decided_at + %(s)s * interval '1 second'",
+}
+_MATURED_BY_DAY = _MATURED_SQL.format(**_BY_DAY)
+_MATURED_BY_TIME = _MATURED_SQL.format(**_BY_TIME)
+NO_MART = datetime(1970, 1, 1, tzinfo=UTC)  # before any decision: without a mart, fold them all
 
 # What, changed, makes a worker reload everything: a newer mart build (the daily run decides
 # its lists right after building the marts as of that day) or a changed campaign.
@@ -77,16 +100,26 @@ select (select max(list_date) from ops.send_lists) as marts_as_of,
 """
 
 
-def matured_through(day: date, window_days: int) -> date:
-    """The last decision day whose window has closed when ``day`` begins (real time)."""
-    return day - timedelta(days=window_days + 1)
+def matured_through(now: datetime, window: AttributionWindow) -> date | datetime:
+    """What has matured at ``now``: day windows, the last decision day whose window has closed;
+    minute and hour windows, the instant through which decisions have matured (``now``)."""
+    if window.by_day:
+        return _utc_day(now) - timedelta(days=window.amount + 1)
+    return now
 
 
-def mart_counted_through(marts_as_of: date | None, window_days: int) -> date:
-    """The last decision day the mart built as of ``marts_as_of`` counted as matured."""
+def mart_counted_through(marts_as_of: date | None, window: AttributionWindow) -> date | datetime:
+    """What the mart built as of ``marts_as_of`` counted: day windows, the last decision day it
+    counted as matured; minute and hour windows, an instant through which every decision that
+    matured is counted (its day's start: it counts what matured by the day's end, but only for
+    decisions of earlier days; the fold leaves those out by ``mart_day``)."""
+    if window.by_day:
+        if marts_as_of is None:
+            return date.min
+        return marts_as_of - timedelta(days=max(window.amount, 1))
     if marts_as_of is None:
-        return date.min
-    return marts_as_of - timedelta(days=max(window_days, 1))
+        return NO_MART
+    return datetime.combine(marts_as_of, time(0), tzinfo=UTC)
 
 
 @dataclass
@@ -96,7 +129,9 @@ class CampaignState:
     campaign: Campaign
     pulls: np.ndarray
     rewards: np.ndarray
-    folded_through: date  # real-time decisions of days <= this are in pulls/rewards
+    # Real-time decisions in pulls/rewards: day windows, those of days <= this date; minute and
+    # hour windows, those that matured by this instant.
+    folded_through: date | datetime
     lock: threading.Lock = field(default_factory=threading.Lock)
     _policies: dict[str | None, bandits.ChunkedPolicy] = field(default_factory=dict)
 
@@ -110,7 +145,7 @@ class CampaignState:
             self._policies[key] = build_policy(self.campaign, self.pulls, self.rewards, model)
         return self._policies[key]
 
-    def add(self, pulls: np.ndarray, rewards: np.ndarray, through: date) -> None:
+    def add(self, pulls: np.ndarray, rewards: np.ndarray, through: date | datetime) -> None:
         with self.lock:
             self.pulls = self.pulls + pulls
             self.rewards = np.minimum(self.rewards + rewards, self.pulls)
@@ -155,10 +190,10 @@ class Snapshot:
                 else:  # no daily build yet: the priors, plus what matures in real time
                     pulls = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
                     rewards = np.zeros_like(pulls)
-            through = mart_counted_through(as_of, campaign.spec.attribution_window_days)
+            through = mart_counted_through(as_of, campaign.spec.window)
             campaigns[campaign_id] = CampaignState(campaign, pulls, rewards, through)
         snapshot = cls(campaigns, as_of, day, version)
-        snapshot._fold_matured(engine, day)
+        snapshot._fold_matured(engine, now)
         return snapshot
 
     def state(self, campaign_id: int) -> CampaignState:
@@ -188,31 +223,43 @@ class Snapshot:
                 return Snapshot.load(engine, now=now)
             self.day = day
         with self._refresh_lock:
-            self._fold_matured(engine, day)
+            self._fold_matured(engine, now)
         return self
 
-    def _fold_matured(self, engine: sa.Engine, day: date) -> int:
+    def _fold_matured(self, engine: sa.Engine, now: datetime) -> int:
         folded = 0
         for state in self.campaigns.values():
             spec = state.campaign.spec
-            target = matured_through(day, spec.attribution_window_days)
-            if target <= state.folded_through:
+            window = spec.window
+            target = matured_through(now, window)
+            if target <= state.folded_through:  # a date or an instant, by window
                 continue  # nothing matured since the last fold: no query
             weights = spec.reward.weights
+            params = {
+                "c": state.campaign.campaign_id,
+                "default_reward": spec.default_reward,
+                "kind": spec.reward.kind,
+                **{f"w_{k}": float(weights.get(k, 0.0)) for k in ("open", "click", "view", "dwell")},
+                "w_conversion": float(weights.get("conversion", 0.0)),
+            }
+            if window.by_day:
+                sql = _MATURED_BY_DAY
+                params |= {"lo": state.folded_through, "hi": target, "w": window.amount}
+            else:
+                sql = _MATURED_BY_TIME
+                # The mart as of A counted the decisions of days before A matured by A's end.
+                mart_day, mart_end = date.min, NO_MART
+                if self.marts_as_of is not None:
+                    mart_day, mart_end = self.marts_as_of, midnight_after(self.marts_as_of)
+                params |= {
+                    "lo": state.folded_through - window.length,
+                    "hi": target - window.length,
+                    "s": window.seconds,
+                    "mart_day": mart_day,
+                    "mart_decided": mart_end - window.length,
+                }
             with engine.connect() as conn:
-                frame = read_frame(
-                    conn,
-                    _MATURED_SQL,
-                    {
-                        "c": state.campaign.campaign_id,
-                        "lo": state.folded_through,
-                        "hi": target,
-                        "w": spec.attribution_window_days,
-                        "kind": spec.reward.kind,
-                        **{f"w_{k}": float(weights.get(k, 0.0)) for k in ("open", "click", "view", "dwell")},
-                        "w_conversion": float(weights.get("conversion", 0.0)),
-                    },
-                )
+                frame = read_frame(conn, sql, params)
             pulls, rewards = stats_arrays(state.campaign, frame)
             state.add(pulls, rewards, target)
             folded += int(pulls.sum())

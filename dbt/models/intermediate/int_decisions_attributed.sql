@@ -1,9 +1,13 @@
--- Each decision with the events attributed to it: those of its decision_id whose UTC day falls
--- in [decision_date, decision_date + attribution_window_days]. A decision is 'matured' once its
--- window has closed (window_end_date <= as_of_date); otherwise it is 'pending' and its reward is
--- null (unknown yet, not a failure). An early conversion does not mature a send: counting young
--- successes but not young failures would inflate the rates of recently sent arms. Import CTEs read twice are inlined
--- (not materialized) so the planner sees real row estimates.
+-- Each decision with the events attributed to it (pipelines/attribution.py). A day window: those
+-- of its decision_id whose UTC day falls in [decision_date, decision_date + attribution_window_days];
+-- it matures when day window_end_date is over. A minute or hour window: those with occurred_at in
+-- [decided_at, decided_at + attribution_window_seconds], maturing at that instant. A decision is
+-- 'matured' once it matured by the run's cut-off, the end of as_of_date (for day windows:
+-- window_end_date <= as_of_date); otherwise it is 'pending' and its reward is null (unknown yet,
+-- not a failure). An early conversion does not mature a send: counting young successes but not
+-- young failures would inflate the rates of recently sent arms. A matured decision without any
+-- attributed event gets the campaign's default_reward (0 unless set). Import CTEs read twice are
+-- inlined (not materialized) so the planner sees real row estimates.
 with decisions as not materialized (
     select
         decision_id,
@@ -11,6 +15,7 @@ with decisions as not materialized (
         customer_id,
         arm_id,
         decision_date,
+        decided_at,
         treatment_group,
         source,
         explored,
@@ -24,6 +29,8 @@ campaigns as not materialized (
     select
         campaign_id,
         attribution_window_days,
+        attribution_window_seconds * interval '1 second' as window_length,
+        coalesce(default_reward, 0) as default_reward,
         reward_kind,
         weight_open,
         weight_click,
@@ -39,6 +46,7 @@ events as (
         decision_id,
         event_type,
         value,
+        occurred_at,
         event_date
     from {{ ref('stg_raw__interactions') }}
 ),
@@ -56,8 +64,13 @@ attributed_events as (
     inner join campaigns as c on d.campaign_id = c.campaign_id
     inner join events as e on d.decision_id = e.decision_id
     where
-        e.event_date >= d.decision_date
-        and e.event_date <= d.decision_date + c.attribution_window_days
+        case
+            when c.window_length is null
+                then
+                    e.event_date >= d.decision_date
+                    and e.event_date <= d.decision_date + c.attribution_window_days
+            else e.occurred_at >= d.decided_at and e.occurred_at <= d.decided_at + c.window_length
+        end
 ),
 
 event_flags as (
@@ -68,6 +81,7 @@ event_flags as (
         bool_or(event_type = 'view') as viewed,
         bool_or(event_type = 'dwell') as dwelled,
         bool_or(event_type = 'conversion') as converted,
+        count(*) as n_events,
         count(*) filter (where event_type = 'conversion') as n_conversions,
         sum(revenue) as revenue
     from attributed_events
@@ -89,7 +103,17 @@ flagged as (
         d.model_version,
         c.reward_kind,
         c.attribution_window_days,
-        d.decision_date + c.attribution_window_days as window_end_date,
+        c.default_reward,
+        coalesce(
+            d.decision_date + c.attribution_window_days,
+            cast((d.decided_at + c.window_length) at time zone 'UTC' as date)
+        ) as window_end_date,
+        case
+            when c.window_length is null
+                then cast(d.decision_date + c.attribution_window_days + 1 as timestamp) at time zone 'UTC'
+            else d.decided_at + c.window_length
+        end as matures_at,
+        coalesce(f.n_events, 0) as n_events,
         coalesce(f.opened, false) as opened,
         coalesce(f.clicked, false) as clicked,
         coalesce(f.viewed, false) as viewed,
@@ -123,19 +147,22 @@ select
     reward_kind,
     attribution_window_days,
     window_end_date,
+    matures_at,
     opened,
     clicked,
     viewed,
     dwelled,
     converted,
     n_conversions,
+    n_events,
     revenue,
     case
-        when window_end_date <= {{ as_of_date() }} then 'matured'
+        when matures_at <= {{ run_cutoff() }} then 'matured'
         else 'pending'
     end as status,
     case
-        when window_end_date > {{ as_of_date() }} then null
+        when matures_at > {{ run_cutoff() }} then null
+        when n_events = 0 then default_reward
         when reward_kind = 'conversion' then cast(converted as integer)
         else cast(least(1, engagement_score) as double precision)
     end as reward

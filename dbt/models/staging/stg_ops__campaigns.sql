@@ -1,8 +1,12 @@
 -- Campaigns with reward, costs and attribution read from definition (CampaignSpec.as_json()).
--- Missing keys fall back to the CampaignSpec defaults.
+-- Missing keys fall back to the CampaignSpec defaults. The attribution window is in whole days
+-- (attribution_window_days, the calendar-day rule) or, for a window given in minutes or hours
+-- ('30m', '4h': exact timestamps), in attribution_window_seconds; the other one is null
+-- (pipelines/attribution.py).
 with source as (
     select
         *,
+        definition ->> 'attribution_window' as window_text,
         coalesce(
             definition -> 'reward' -> 'weights',
             cast('{"click": 0.2, "view": 0.1, "dwell": 0.1, "conversion": 1.0}' as jsonb)
@@ -18,9 +22,15 @@ select
     end_date,
     policy,
     holdout_share,
-    coalesce(
-        cast(definition ->> 'attribution_window_days' as integer), attribution_window_days
-    ) as attribution_window_days,
+    case
+        when window_text is null
+            then coalesce(
+                cast(definition ->> 'attribution_window_days' as integer), attribution_window_days
+            )
+    end as attribution_window_days,
+    cast(left(window_text, -1) as integer)
+    * case right(window_text, 1) when 'm' then 60 when 'h' then 3600 end as attribution_window_seconds,
+    coalesce(cast(definition ->> 'default_reward' as double precision), 0) as default_reward,
     coalesce(definition -> 'reward' ->> 'kind', 'conversion') as reward_kind,
     coalesce(cast(reward_weights ->> 'open' as numeric), 0) as weight_open,
     coalesce(cast(reward_weights ->> 'click' as numeric), 0) as weight_click,
