@@ -3,10 +3,11 @@
 :func:`campaign_performance` pools the decisions of a window of decision days, batch and real
 time alike, straight from ``ops.decisions`` and ``raw.interactions`` (so a real-time decision
 or event counts at once, not at the next daily build), attributed by the marts' rule
-(dbt/models/intermediate/int_decisions_attributed.sql): a decision of UTC day d with a window of
-w days gets the events whose UTC day is in [d, d + w] and matures once day d + w is over. That
-rule is written here once, in :data:`_ATTRIBUTED_SQL`; a change of the marts' rule (e.g. windows
-in hours) changes that query too.
+(dbt/models/intermediate/int_decisions_attributed.sql, pipelines/attribution.py): a day window
+of w days gives a decision of UTC day d the events of days [d, d + w], matured once day d + w is
+over; a minute or hour window gives it the events of [decided_at, decided_at + w]. That
+rule is written here once, in :data:`_ATTRIBUTED_SQL`; a change of the marts' rule changes that
+query too.
 
 :func:`parameter_performance` turns (segment x arm) statistics — the service's live snapshot,
 or the mart when the campaign is not in it — into Beta posteriors per arm and per parameter
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from pipelines.attribution import AttributionWindow
 from pipelines.campaign_spec import arm_key
 from pipelines.campaign_store import Campaign, load_campaign_by_id
 from pipelines.db import read_frame
@@ -73,8 +75,10 @@ def resolve_window(today: date, since: date | None, until: date | None, days: in
     return Window(since, until)
 
 
-# Per (group, channel): the window's decisions with their attributed events. Matured: day
-# d + w is over (window_end_date < today). Events land no earlier than the day before they
+# Per (group, channel): the window's decisions with their attributed events, by the rule of
+# pipelines/attribution.py: a day window attributes the events of UTC days [d, d + w] and matures
+# at the midnight after day d + w; a minute or hour window attributes events in
+# [decided_at, decided_at + w] and matures at its end. Events land no earlier than the day before they
 # occur (an inbox of day D takes the first hour of D + 1; real-time ones land when received,
 # after the decision), so ``logical_date >= since - 1`` loses none and lets the BRIN index of
 # raw.interactions skip the older days. Conversions and rates count matured decisions only:
@@ -83,7 +87,10 @@ def resolve_window(today: date, since: date | None, until: date | None, days: in
 _ATTRIBUTED_SQL = """
 with decided as (
     select decision_id, arm_id, decision_date, treatment_group, explored,
-           decision_date + %(w)s as window_end_date
+           decided_at, decision_date + %(w)s as window_end_date,
+           case when %(by_day)s
+                then cast(decision_date + %(w)s + 1 as timestamp) at time zone 'UTC'
+                else decided_at + %(s)s * interval '1 second' end as matures_at
     from ops.decisions
     where campaign_id = %(c)s and decision_date between %(since)s and %(until)s
 ),
@@ -96,13 +103,16 @@ attributed as (
     from decided x
     join raw.interactions i on i.decision_id = x.decision_id
     where i.logical_date >= %(since)s::date - 1
-      and cast(i.occurred_at at time zone 'UTC' as date) between x.decision_date and x.window_end_date
+      and case when %(by_day)s
+               then cast(i.occurred_at at time zone 'UTC' as date)
+                    between x.decision_date and x.window_end_date
+               else i.occurred_at between x.decided_at and x.matures_at end
     group by x.decision_id
 )
 select x.treatment_group, coalesce(a.params ->> 'channel', a.channel) as channel,
        count(*) as sends,
-       count(*) filter (where x.window_end_date < %(today)s) as matured,
-       count(*) filter (where x.window_end_date < %(today)s and f.converted) as conversions,
+       count(*) filter (where x.matures_at <= %(now)s) as matured,
+       count(*) filter (where x.matures_at <= %(now)s and f.converted) as conversions,
        count(*) filter (where x.explored) as explored,
        coalesce(sum(f.revenue), 0) as revenue
 from decided x
@@ -112,11 +122,17 @@ group by 1, 2
 """
 
 
+def _matured_through(window: AttributionWindow, now: datetime) -> date:
+    """The last decision day all of whose decisions have matured at ``now``."""
+    if window.by_day:
+        return now.date() - timedelta(days=window.amount + 1)
+    return (now - window.length).date() - timedelta(days=1)
+
+
 def campaign_performance(engine: sa.Engine, campaign: Campaign, window: Window, *, now: datetime) -> dict:
     """Sends, conversions and rates per group, lift vs the holdout with a 95% CI, revenue, cost,
     ROI, exploration share, the regret estimate and the pending decisions of ``window``."""
     spec = campaign.spec
-    today = now.date()
     with engine.connect() as conn:
         frame = read_frame(
             conn,
@@ -125,8 +141,10 @@ def campaign_performance(engine: sa.Engine, campaign: Campaign, window: Window, 
                 "c": campaign.campaign_id,
                 "since": window.since,
                 "until": window.until,
-                "w": spec.attribution_window_days,
-                "today": today,
+                "by_day": spec.window.by_day,
+                "w": spec.window.amount if spec.window.by_day else 0,
+                "s": spec.window.seconds,
+                "now": now,
                 "conversion_value": spec.reward.conversion_value,
             },
         )
@@ -142,7 +160,7 @@ def campaign_performance(engine: sa.Engine, campaign: Campaign, window: Window, 
         "window": {"since": window.since, "until": window.until, "days": window.days},
         "as_of": now,
         "attribution_window_days": spec.attribution_window_days,
-        "matured_through": today - timedelta(days=spec.attribution_window_days + 1),
+        "matured_through": _matured_through(spec.window, now),
         **groups,
         "lift": lift(
             treatment["conversions"], treatment["matured"], control["conversions"], control["matured"]

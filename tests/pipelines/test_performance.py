@@ -272,3 +272,22 @@ def _mart_pulls(engine: sa.Engine, campaign) -> float:
 
 def _mart_rewards(engine: sa.Engine, campaign) -> float:
     return learning_statistics(engine, campaign.campaign_id, None, None)[2].sum()
+
+
+def test_a_30_minute_window_attributes_and_matures_by_timestamp(engine: sa.Engine, perf) -> None:
+    """Decided at 06:00 with a 30m window: m0 converts at 06:20 (counts), m1 at 06:40 (outside),
+    m2 never; pending until 06:30, then 3 matured with 1 conversion."""
+    campaign = add_campaign(engine, PERF | {"name": "perf-30m", "attribution_window_days": None,
+                                            "attribution_window": "30m"})  # fmt: skip
+    arm = campaign.arm_ids[0]
+    insert_decisions(engine, [{"decision_id": f"m{i}", "campaign_id": campaign.campaign_id,
+                               "customer_id": f"cu-m{i}", "arm_id": arm, "decision_date": DAY}
+                              for i in range(3)])  # fmt: skip
+    at = datetime.combine(DAY, datetime.min.time(), tzinfo=UTC)
+    insert_events(engine, [("m0", "conversion", 0, at + timedelta(hours=6, minutes=20)),
+                           ("m1", "conversion", 0, at + timedelta(hours=6, minutes=40))])  # fmt: skip
+    window = Window(DAY, DAY)
+    early = campaign_performance(engine, campaign, window, now=at + timedelta(hours=6, minutes=29))
+    assert (early["treatment"]["matured"], early["pending"]) == (0, 3)
+    late = campaign_performance(engine, campaign, window, now=at + timedelta(hours=6, minutes=30))
+    assert late["treatment"] == figures(3, 3, conversions=1, explored=0, revenue=100, cost=1.5)
