@@ -21,6 +21,7 @@ from pipelines import migrate
 from pipelines.db import database_url
 from pipelines.decide import ModelHandle
 from pipelines.readiness import registry_uri
+from pipelines.realtime.offline import Offline
 from pipelines.realtime.snapshot import Snapshot
 from pipelines.settings import Settings
 
@@ -43,6 +44,7 @@ class RealtimeEngine:
         self.model: ModelHandle | None
         self.model, self.model_note = load_model_for_decide(settings)
         self.refreshed_at = datetime.now(UTC)
+        self.offline = Offline(settings)  # circuit breaker, local spool, eligibility cache
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._refresh_loop, name="snapshot-refresh", daemon=True)
         self._thread.start()
@@ -61,10 +63,12 @@ class RealtimeEngine:
                 self.refresh()
             except Exception as exc:  # noqa: BLE001 - keep serving the last snapshot; retry next tick
                 log.warning("snapshot refresh failed, serving the previous one: %s", type(exc).__name__)
+            self.offline.tick(self.engine, self.now())  # probe, replay the spool, close the circuit
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        self.offline.close()
 
 
 # The stats snapshot and the champion model load here (pipelines/realtime), in this order.

@@ -32,6 +32,11 @@ def _problems(state: ServiceState) -> list[str]:
     if registry:
         problems.append(registry)
     problems.extend(state.load_problems.values())
+    realtime = state.components.get("realtime")
+    if realtime is not None:
+        problems.extend(realtime.offline.problems())  # circuit open since..., N decisions spooled
+    if not state.settings.realtime_log_decisions:
+        problems.append("decision logging is off (benchmark setting)")
     return problems
 
 
