@@ -44,7 +44,7 @@ class RealtimeEngine:
         self.model: ModelHandle | None
         self.model, self.model_note = load_model_for_decide(settings)
         self.refreshed_at = datetime.now(UTC)
-        self.offline = Offline(settings)  # circuit breaker, local spool, eligibility cache
+        self.offline = Offline(settings, engine.url)  # circuit breaker, local spool, eligibility cache
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._refresh_loop, name="snapshot-refresh", daemon=True)
         self._thread.start()

@@ -15,6 +15,7 @@ consent withdrawals recorded during the outage, are not seen until the database 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
 import threading
@@ -44,6 +45,12 @@ log = logging.getLogger(__name__)
 
 SPOOLED = "spooled"  # a feedback event's status while the database is down
 _STRIPES = 64  # per-customer locks: a customer's cap check and its send count move together
+
+
+def database_tag(url: sa.URL) -> str:
+    """The spool folder's name for a database: a shared home never replays into another one."""
+    where = f"{url.host}:{url.port}/{url.database}"
+    return f"{url.database}-" + hashlib.sha256(where.encode()).hexdigest()[:10]
 
 
 class EligibilityCache:
@@ -109,9 +116,9 @@ class RecentDecisions:
 class Offline:
     """The worker's circuit breaker, spool, eligibility cache and recent keyed decisions."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, database: sa.URL) -> None:
         self.circuit = Circuit(settings.realtime_circuit_open_seconds)
-        self.spool = Spool(settings.spool_dir)
+        self.spool = Spool(settings.spool_dir / database_tag(database))
         self.cache = EligibilityCache(
             settings.realtime_eligibility_cache_size, settings.realtime_eligibility_cache_seconds
         )

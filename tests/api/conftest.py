@@ -38,7 +38,8 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(env: dict[str, str], log_path: Path, workers: int = 1) -> Server:
+def start_server(env: dict[str, str], log_path: Path, workers: int = 1, new_session: bool = False) -> Server:
+    """``new_session``: the server leads its own process group (a test can kill -9 all of it)."""
     port = free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -47,6 +48,7 @@ def start_server(env: dict[str, str], log_path: Path, workers: int = 1) -> Serve
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO,
+            start_new_session=new_session,
         )
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + 60

@@ -66,7 +66,7 @@ def down_engine() -> sa.Engine:
 @pytest.fixture
 def offline(tmp_path: Path) -> Offline:
     settings = Settings(campaignopt_home=tmp_path, realtime_circuit_open_seconds=0.01)
-    worker = Offline(settings)
+    worker = Offline(settings, sa.make_url("postgresql://h:5432/test"))
     yield worker
     worker.close()
 
