@@ -129,9 +129,6 @@ def decide_one(
     request = (state, customer_id, channels, idempotency_key, decision_id, model, note, now)
     if offline is None:
         return _decide_online(engine, *request, attributes, log_decisions, None)
-    answered = offline.answered(campaign_id, idempotency_key, customer_id)  # no database
-    if answered is not None:
-        return answered
     if offline.circuit.is_open():
         return offline.decide(*request, log_decisions=log_decisions)
     try:

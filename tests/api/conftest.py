@@ -38,7 +38,9 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(env: dict[str, str], log_path: Path, workers: int = 1, new_session: bool = False) -> Server:
+def start_server(
+    env: dict[str, str], log_path: Path, workers: int = 1, new_session: bool = False, timeout: float = 60
+) -> Server:
     """``new_session``: the server leads its own process group (a test can kill -9 all of it)."""
     port = free_port()
     with log_path.open("wb") as log:
@@ -51,7 +53,7 @@ def start_server(env: dict[str, str], log_path: Path, workers: int = 1, new_sess
             start_new_session=new_session,
         )
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
@@ -62,7 +64,7 @@ def start_server(env: dict[str, str], log_path: Path, workers: int = 1, new_sess
             pass
         time.sleep(0.2)
     stop_server(server)
-    raise RuntimeError(f"server did not answer /healthz within 60 s:\n{server.log()}")
+    raise RuntimeError(f"server did not answer /healthz within {timeout:.0f} s:\n{server.log()}")
 
 
 def stop_server(server: Server) -> None:
