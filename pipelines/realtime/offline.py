@@ -213,6 +213,7 @@ class Offline:
                     conn.execute(sa.text("select 1"))
             except Exception as exc:  # noqa: BLE001 - still down (or the pool is): stay open
                 self.circuit.trip(one_line(exc))
+                log.info("database still unreachable: %s", self.circuit.reason)
                 return
         try:
             done = self.spool.replay(engine, now)

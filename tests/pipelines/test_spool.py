@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time as time_module
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -116,6 +117,7 @@ def test_offline_decisions_are_spooled_and_replayed_exactly_once(engine, world, 
         _count(engine, "select count(*) from ops.decisions where decision_id = :d", d=first.decision_id) == 0
     )
 
+    time_module.sleep(0.05)  # the circuit's 0.01 s are over: the probe is due
     offline.tick(engine, later)  # the probe answers: replay, close
     assert not offline.circuit.is_open() and offline.problems() == []
     row = _row(engine, first.decision_id)
