@@ -29,14 +29,9 @@ import sqlalchemy as sa
 
 from pipelines.errors import ServiceUnavailable
 from pipelines.realtime.circuit import Circuit, one_line
+from pipelines.realtime.decision_log import RealtimeDecision, decision_params
 from pipelines.realtime.feedback import EventResult
-from pipelines.realtime.optimize import (
-    RealtimeDecision,
-    decision_params,
-    judge_eligibility,
-    key_used_elsewhere,
-    make_decision,
-)
+from pipelines.realtime.optimize import judge_eligibility, key_used_elsewhere, make_decision
 from pipelines.realtime.snapshot import CampaignState
 from pipelines.realtime.spool import DECISION, FEEDBACK, Spool
 from pipelines.settings import Settings

@@ -40,8 +40,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pipelines.realtime.decision_log import INSERT_DECISION_SQL
 from pipelines.realtime.feedback import UNKNOWN_DECISION, record_events
-from pipelines.realtime.optimize import INSERT_DECISION_SQL
 
 log = logging.getLogger(__name__)
 
