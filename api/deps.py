@@ -22,6 +22,7 @@ from pipelines.apikeys import ApiKey, authenticate
 from pipelines.errors import ServiceUnavailable
 
 KEY_CACHE_SECONDS = 2.0
+KEY_OFFLINE_SECONDS = 900.0  # as the offline eligibility cache (Settings.realtime_eligibility_cache_seconds)
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key in `X-API-Key`.")
@@ -42,17 +43,23 @@ class _KeyCache:
         self._entries: dict[str, tuple[ApiKey | None, float]] = {}
         self._lock = threading.Lock()
 
-    def lookup(self, engine: sa.Engine, token: str) -> ApiKey | None:
-
+    def lookup(self, engine: sa.Engine, token: str, offline: bool = False) -> ApiKey | None:
+        """``offline`` (the database circuit is open): a key checked within KEY_OFFLINE_SECONDS
+        still counts, so the service keeps deciding during an outage; revocations wait for it."""
         digest = hashlib.sha256(token.encode()).hexdigest()  # the token itself is never kept
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(digest)
         if hit is not None and hit[1] > now:
             return hit[0]
+        stale = hit[0] if hit is not None and hit[1] + KEY_OFFLINE_SECONDS > now else None
+        if offline and stale is not None:
+            return stale
         try:
             key = authenticate(engine, token)
         except sa.exc.SQLAlchemyError:
+            if stale is not None:
+                return stale
             raise ServiceUnavailable("cannot check the API key: the database is unreachable") from None
         with self._lock:
             if len(self._entries) > 10_000:  # bound memory against a flood of random tokens
@@ -76,7 +83,10 @@ def current_key(
             "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    key = _cache.lookup(state.engine, token)
+    realtime = state.components.get("realtime")
+    key = _cache.lookup(
+        state.engine, token, offline=realtime is not None and realtime.offline.circuit.is_open()
+    )
     if key is None:
         raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     return key

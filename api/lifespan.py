@@ -21,6 +21,7 @@ from pipelines import migrate
 from pipelines.db import database_url
 from pipelines.errors import ServiceUnavailable
 from pipelines.readiness import registry_uri
+from pipelines.realtime.offline import Offline
 from pipelines.realtime.snapshot import Snapshot
 from pipelines.settings import Settings
 
@@ -51,6 +52,7 @@ class RealtimeEngine:
 
         self.champion = ChampionWatcher(settings, engine, self.now)
         self.refreshed_at = datetime.now(UTC)
+        self.offline = Offline(settings, engine.url)  # circuit breaker, local spool, eligibility cache
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(
@@ -90,22 +92,27 @@ class RealtimeEngine:
         found = []
         if self._snapshot is None:
             found.append(f"the decision engine has no statistics yet: {self.snapshot_problem}")
+        found += self.offline.problems()  # circuit open since ..., N decisions spooled
         return found + ([self.champion.problem] if self.champion.problem else [])
 
     def _load_snapshot(self) -> None:
         try:
             self._snapshot = Snapshot.load(self.engine, now=self.now())
             self.snapshot_problem = None
+            self.refreshed_at = datetime.now(UTC)
         except sa.exc.SQLAlchemyError as exc:
             self.snapshot_problem = f"the database is unreachable ({type(exc).__name__}); retrying"
             log.error("snapshot not loaded, retrying every refresh: %s", type(exc).__name__)
 
     def refresh(self) -> None:
-        if self._snapshot is None:
-            self._load_snapshot()
-        else:
-            self._snapshot = self._snapshot.refresh(self.engine, now=self.now())  # one reference swap
-        self.refreshed_at = datetime.now(UTC)
+        try:
+            if self._snapshot is None:
+                self._load_snapshot()
+            elif not self.offline.circuit.is_open():  # the database is known down: keep what we have
+                self._snapshot = self._snapshot.refresh(self.engine, now=self.now())  # one reference swap
+                self.refreshed_at = datetime.now(UTC)
+        finally:
+            self.offline.tick(self.engine, self.now())  # probe, replay the spool, close the circuit
 
     def _every(self, seconds: float, work) -> None:  # noqa: ANN001
         while not self._stop.wait(seconds):
@@ -118,6 +125,7 @@ class RealtimeEngine:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        self.offline.close()
 
 
 # The stats snapshot and the champion model load here (pipelines/realtime), in this order.

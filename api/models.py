@@ -116,7 +116,9 @@ class OptimizeOut(BaseModel):
     phase: str | None = Field(description="The campaign's lifecycle phase.")
     model_version: str | None
     group: Literal["treatment", "control"]
-    fallback_reason: str | None = Field(description="Why the model was not used, when it was not.")
+    fallback_reason: str | None = Field(
+        description="Why the model was not used, or the database (the decision was spooled), when not."
+    )
     replayed: bool = Field(description="True: an earlier decision of the same idempotency key.")
     decided_at: datetime
 
@@ -133,12 +135,15 @@ class FeedbackEventIn(BaseModel):
 
 class EventResultOut(BaseModel):
     event_id: str
-    status: Literal["stored", "duplicate", "conflict", "unknown_decision", "invalid"]
+    status: Literal["stored", "duplicate", "conflict", "unknown_decision", "invalid", "spooled"] = Field(
+        description="spooled: the database is unavailable; the event is stored locally and recorded "
+        "(idempotently, by event_id) when it returns."
+    )
     message: str | None
     outside_window: bool = Field(description="Stored, but outside its decision's attribution window.")
 
 
 class FeedbackOut(BaseModel):
-    accepted: bool = Field(description="Every event stored or a duplicate of a stored one.")
+    accepted: bool = Field(description="Every event stored, spooled, or a duplicate of a stored one.")
     counts: dict[str, int]
     results: list[EventResultOut]

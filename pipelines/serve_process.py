@@ -45,10 +45,16 @@ START_TIMEOUT = 120.0
 
 
 def start_server(
-    env: dict[str, str], log_path: Path, workers: int = 1, *, timeout: float = START_TIMEOUT
+    env: dict[str, str],
+    log_path: Path,
+    workers: int = 1,
+    *,
+    timeout: float = START_TIMEOUT,
+    new_session: bool = False,
 ) -> ServerProcess:
     """Start the service with ``env`` (its whole environment), output to ``log_path``, and return
-    once ``/healthz`` answers 200; ServiceUnavailable (with the log) when it exits or times out."""
+    once ``/healthz`` answers 200; ServiceUnavailable (with the log) when it exits or times out.
+    ``new_session``: the server leads its own process group (a test can kill -9 all of it)."""
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
@@ -58,6 +64,7 @@ def start_server(
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO,
+            start_new_session=new_session,
         )
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + timeout

@@ -59,14 +59,32 @@ class Settings(BaseSettings):
         description="How often each API worker asks the registry which version is the champion "
         "(a newly promoted one is served without a restart).",
     )
-    realtime_log_decisions: bool = Field(
-        default=True,
-        description="Benchmarks only: false skips the real-time decision insert (what logging costs).",
-    )
     realtime_clock_offset_seconds: float = Field(
         default=0.0,
         description="Tests only: shifts the service's clock (its `now`) by this many seconds, so a test "
         "can put a decision day's end, and its maturity, within reach. Leave 0 in production.",
+    )
+    realtime_log_decisions: bool = Field(
+        default=True,
+        description="Benchmark only: false makes /optimize skip inserting its decision (everything else "
+        "the same), to measure what logging costs; /readyz then says degraded. Leave true.",
+    )
+    realtime_circuit_open_seconds: float = Field(
+        default=5.0,
+        gt=0.0,
+        description="After a database connection failure, requests skip the database for at least this "
+        "long (deciding from the local eligibility cache, spooling locally) until a probe succeeds.",
+    )
+    realtime_eligibility_cache_seconds: float = Field(
+        default=900.0,
+        ge=0.0,
+        description="How long a worker may decide offline from a customer's last-read eligibility "
+        "(consent, suppression, caps) while the database is down.",
+    )
+    realtime_eligibility_cache_size: int = Field(
+        default=20_000,
+        ge=0,
+        description="Customers whose eligibility each worker keeps for offline decisions.",
     )
 
     @property
@@ -84,6 +102,11 @@ class Settings(BaseSettings):
     @property
     def pgdata_dir(self) -> Path:
         return self.home / "pgdata"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Decisions and feedback answered while the database was down, until replayed."""
+        return self.home / "spool"
 
 
 @lru_cache

@@ -35,6 +35,8 @@ def _problems(state: ServiceState) -> list[str]:
     realtime = state.components.get("realtime")
     if realtime is not None:
         problems.extend(realtime.problems())
+    if not state.settings.realtime_log_decisions:
+        problems.append("decision logging is off (benchmark setting)")
     return problems
 
 

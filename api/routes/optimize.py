@@ -31,13 +31,21 @@ def realtime_engine(state: ServiceState = Depends(get_state)) -> RealtimeEngine:
         **BODY_ERRORS,
         404: {"model": Problem, "description": "The campaign is not active, or the customer is unknown."},
         422: {"model": Problem, "description": "A field is invalid, or the customer is not eligible (why)."},
-        503: {"model": Problem, "description": "The database or the decision engine is unavailable."},
+        503: {
+            "model": Problem,
+            "description": "The decision engine is unavailable, or the database is and this worker "
+            "has no recent eligibility (consent, suppressions, caps) of the customer.",
+        },
     },
 )
 def optimize(body: OptimizeIn, realtime: RealtimeEngine = Depends(realtime_engine)) -> OptimizeOut:
     """Decide the arm for one customer with the batch's rules (consent, suppressions, caps, holdout,
     the campaign's policy); the decision is in ``ops.decisions`` (source realtime) before the 200.
-    The same ``idempotency_key`` returns the same decision (``replayed``), logged once."""
+    The same ``idempotency_key`` returns the same decision (``replayed``), logged once.
+
+    With the database unreachable, a customer seen recently by this worker is decided from its
+    remembered eligibility and the decision spooled locally (replayed into ``ops.decisions`` when
+    the database returns); ``fallback_reason`` then starts with "database unavailable"."""
     model, note = realtime.champion.serving
     decision = decide_one(
         realtime.engine,
@@ -50,6 +58,8 @@ def optimize(body: OptimizeIn, realtime: RealtimeEngine = Depends(realtime_engin
         model=model,
         note=note,
         now=realtime.now(),
+        offline=realtime.offline,
+        log_decisions=realtime.settings.realtime_log_decisions,
     )
     return to_response(decision)
 

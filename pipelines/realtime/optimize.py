@@ -10,6 +10,10 @@ customers get the campaign's policy on the snapshot's statistics through
 
 The decision is inserted with ``on conflict do nothing`` and read back: the same idempotency key
 gives the same decision, logged once, however many callers race.
+
+With PostgreSQL unreachable the worker decides offline (pipelines.realtime.offline): the same
+choice on the in-memory snapshot, eligibility from the row this module read last for the
+customer, the decision spooled locally (pipelines.realtime.spool) and replayed later.
 """
 
 from __future__ import annotations
@@ -19,10 +23,9 @@ import logging
 import math
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,11 +34,14 @@ import sqlalchemy as sa
 import bandits
 from pipelines.audience import MART_CUSTOMERS, audience_params, one_customer_sql
 from pipelines.campaign_store import Campaign
-from pipelines.decide import POLICY_VERSION, ModelHandle, choose_arms
+from pipelines.decide import ModelHandle, choose_arms
 from pipelines.domain import CHANNELS, CUSTOMER_COLUMNS, SEGMENTS, segment_of
 from pipelines.errors import NotFound, UserError
+from pipelines.realtime.decision_log import RealtimeDecision, log_decision
 from pipelines.realtime.snapshot import CampaignState, Snapshot, has_table
-from pipelines.settings import get_settings
+
+if TYPE_CHECKING:  # offline imports this module
+    from pipelines.realtime.offline import Offline
 
 log = logging.getLogger(__name__)
 
@@ -47,30 +53,6 @@ CUSTOMER_LOCK_CLASS = (
 
 class NotEligible(UserError):
     """The customer may not receive the campaign now (the message says which rule)."""
-
-
-@dataclass(frozen=True)
-class RealtimeDecision:
-    decision_id: str
-    campaign_id: int
-    customer_id: str
-    arm_id: int
-    arm_params: dict[str, str]
-    propensity: float
-    selected_by: str  # bandit | model | blend | control
-    confidence: float | None
-    explored: bool
-    strategy: str | None
-    phase: str | None
-    policy: str
-    model_version: str | None
-    treatment_group: str  # treatment | control
-    fallback_reason: str | None
-    seed: int
-    decided_at: datetime
-    idempotency_key: str | None = None
-    replayed: bool = False  # True: an earlier decision of the same key, returned again
-    scores: dict[str, float | None] = field(default_factory=dict)
 
 
 def request_seed(campaign_id: int, customer_id: str, key: str) -> int:
@@ -98,20 +80,58 @@ def decide_one(
     model: ModelHandle | None = None,
     note: str | None = None,
     now: datetime,
+    offline: Offline | None = None,
+    log_decisions: bool = True,
 ) -> RealtimeDecision:
     """Decide and log one real-time decision (see the module doc).
 
     ``note``: why the caller decides without its usual model (e.g. the registry is down); it is
-    stored and returned as the fallback reason. Raises NotFound (campaign not active, customer
-    unknown without attributes), NotEligible, or UserError (bad attributes, channels or key).
+    stored and returned as the fallback reason. ``offline``: the worker's means to decide while
+    the database is unreachable (pipelines.realtime.offline): given, the eligibility read here is
+    remembered, and a connection failure (or its open circuit) decides from that memory and
+    spools the decision. ``log_decisions=False`` (benchmark only) skips the insert. Raises
+    NotFound (campaign not active, customer unknown without attributes), NotEligible,
+    ServiceUnavailable (offline, customer not remembered) or UserError (bad attributes, channels
+    or key).
     """
     if now.tzinfo is None:
         raise UserError("now must be timezone-aware")
     state = snapshot.state(campaign_id)
-    campaign = state.campaign
     customer_id = _check_text("customer_id", customer_id)
     if idempotency_key is not None:
         idempotency_key = _check_text("idempotency_key", idempotency_key)
+    # Chosen before any I/O: an attempt whose commit fails ambiguously is spooled under the same id.
+    decision_id = decision_id_for(campaign_id, idempotency_key)
+    request = (state, customer_id, channels, idempotency_key, decision_id, model, note, now)
+    if offline is None:
+        return _decide_online(engine, *request, attributes, log_decisions, None)
+    if offline.circuit.is_open():
+        return offline.decide(*request, log_decisions=log_decisions)
+    try:
+        decision = _decide_online(engine, *request, attributes, log_decisions, offline)
+    except sa.exc.DBAPIError as exc:
+        if not offline.circuit.trip_on(exc):
+            raise
+        return offline.decide(*request, log_decisions=log_decisions)
+    offline.decided(decision)
+    return decision
+
+
+def _decide_online(
+    engine: sa.Engine,
+    state: CampaignState,
+    customer_id: str,
+    channels: list[str] | None,
+    idempotency_key: str | None,
+    decision_id: str,
+    model: ModelHandle | None,
+    note: str | None,
+    now: datetime,
+    attributes: dict[str, Any] | None,
+    log_decisions: bool,
+    offline: Offline | None,
+) -> RealtimeDecision:
+    campaign = state.campaign
     day = now.astimezone(UTC).date()
     with engine.begin() as conn:
         if idempotency_key is not None:  # a retry: no lock, no eligibility (nothing written)
@@ -128,40 +148,58 @@ def decide_one(
             existing = _existing(conn, campaign, idempotency_key)
             if existing is not None:
                 return _replayed(existing, customer_id, campaign)
-        customer, allowed = eligible_customer(conn, campaign, customer_id, attributes, channels, day, now)
-        decision_id = decision_id_for(campaign_id, idempotency_key)
-        seed = request_seed(campaign_id, customer_id, idempotency_key or decision_id)
-        out, used_model, fallback = choose(state, customer, allowed, seed, model)
-        decision = RealtimeDecision(
-            decision_id=decision_id,
-            campaign_id=campaign_id,
-            customer_id=customer_id,
-            arm_id=campaign.arm_ids[int(out["arm_idx"][0])],
-            arm_params=dict(campaign.arm_params[int(out["arm_idx"][0])]),
-            propensity=float(out["propensity"][0]),
-            selected_by=str(out["selected_by"][0]),
-            confidence=_number(out["confidence"][0]),
-            explored=bool(out["explored"][0]),
-            strategy=out["strategy"][0] or None,
-            phase=out["phase"][0] or None,
-            policy=campaign.spec.policy.name,
-            model_version=used_model.version if used_model else None,
-            treatment_group="control" if bool(customer["is_control"].iloc[0]) else "treatment",
-            fallback_reason=_join(note, fallback),
-            seed=seed,
-            decided_at=now,
-            idempotency_key=idempotency_key,
-            scores={k: _number(out[k][0]) for k in ("bandit_score", "model_score", "blend_score")},
-        )
-        if not get_settings().realtime_log_decisions or log_decision(
-            conn, decision, str(customer["segment"].iloc[0]), day
-        ):
+        row = eligibility_row(conn, campaign, customer_id, attributes, day, now)
+        if offline is not None:  # remembered even when not eligible: offline, the same answer
+            offline.remember(campaign.campaign_id, customer_id, row, day)
+        customer, allowed = judge_eligibility(campaign, row, channels, day)
+        decision = make_decision(state, customer, allowed, decision_id, idempotency_key, model, note, now)
+        if not log_decisions or log_decision(conn, decision, str(customer["segment"].iloc[0]), day):
             return decision
         # The same key for another customer (who holds another lock) was logged first.
         existing = _existing(conn, campaign, idempotency_key or "")
     if existing is None:  # pragma: no cover - a conflict always leaves the winning row
         raise UserError(f"decision {decision_id} could not be logged")
     return _replayed(existing, customer_id, campaign)
+
+
+def make_decision(
+    state: CampaignState,
+    customer: pd.DataFrame,
+    allowed: np.ndarray,
+    decision_id: str,
+    idempotency_key: str | None,
+    model: ModelHandle | None,
+    note: str | None,
+    now: datetime,
+) -> RealtimeDecision:
+    """The decision for one eligible customer (no database), seeded by its key or id."""
+    campaign = state.campaign
+    seed = request_seed(
+        campaign.campaign_id, str(customer["customer_id"].iloc[0]), idempotency_key or decision_id
+    )
+    out, used_model, fallback = choose(state, customer, allowed, seed, model)
+    arm = int(out["arm_idx"][0])
+    return RealtimeDecision(
+        decision_id=decision_id,
+        campaign_id=campaign.campaign_id,
+        customer_id=str(customer["customer_id"].iloc[0]),
+        arm_id=campaign.arm_ids[arm],
+        arm_params=dict(campaign.arm_params[arm]),
+        propensity=float(out["propensity"][0]),
+        selected_by=str(out["selected_by"][0]),
+        confidence=_number(out["confidence"][0]),
+        explored=bool(out["explored"][0]),
+        strategy=out["strategy"][0] or None,
+        phase=out["phase"][0] or None,
+        policy=campaign.spec.policy.name,
+        model_version=used_model.version if used_model else None,
+        treatment_group="control" if bool(customer["is_control"].iloc[0]) else "treatment",
+        fallback_reason=_join(note, fallback),
+        seed=seed,
+        decided_at=now,
+        idempotency_key=idempotency_key,
+        scores={k: _number(out[k][0]) for k in ("bandit_score", "model_score", "blend_score")},
+    )
 
 
 def eligible_customer(
@@ -173,15 +211,28 @@ def eligible_customer(
     day: date,
     now: datetime,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The customer as the batch audience describes it (one row) and its allowed arms (1, n_arms).
+    """The customer as the batch audience describes it (one row) and its allowed arms (1, n_arms):
+    :func:`eligibility_row` judged by :func:`judge_eligibility`."""
+    row = eligibility_row(conn, campaign, customer_id, attributes, day, now)
+    return judge_eligibility(campaign, row, channels, day)
+
+
+def eligibility_row(
+    conn: sa.Connection,
+    campaign: Campaign,
+    customer_id: str,
+    attributes: dict[str, Any] | None,
+    day: date,
+    now: datetime,
+) -> dict[str, Any]:
+    """The eligibility facts of one customer: :func:`pipelines.audience.one_customer_sql`'s row.
 
     A customer of the `customer_features` mart is read from it (``attributes`` are then not
     needed, and not used); another one needs valid ``attributes``. One round trip for a customer
-    of the mart (:func:`pipelines.audience.one_customer_sql`), two for one given by attributes.
+    of the mart, two for one given by attributes.
     """
     params = audience_params(campaign, day, cap_end=day + timedelta(days=1), customer_id=customer_id)
-    arm_channels = [p.get("channel") for p in campaign.arm_params]
-    params |= {"until": now, "channels": sorted({c for c in arm_channels if c})}
+    params |= {"until": now, "channels": sorted({c for c in _arm_channels(campaign) if c})}
     row = None
     if _mart_exists(conn):
         row = conn.exec_driver_sql(one_customer_sql(), params).mappings().one()
@@ -191,9 +242,18 @@ def eligible_customer(
         values = validate_attributes(attributes)
         sql = one_customer_sql(_one_customer_sql(values))
         row = conn.exec_driver_sql(sql, params | {f"a_{k}": v for k, v in values.items()}).mappings().one()
-    head = f"customer {customer_id!r} is not eligible for campaign {campaign.name!r}: "
+    return dict(row)
+
+
+def judge_eligibility(
+    campaign: Campaign, row: Mapping[str, Any], channels: list[str] | None, day: date
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The customer frame (one row) and allowed arms of an eligibility row; NotEligible naming
+    the rule otherwise. No database: offline decisions judge a remembered row the same way."""
+    head = f"customer {row['customer_id']!r} is not eligible for campaign {campaign.name!r}: "
     if not (row["in_audience"] and not row["suppressed"] and row["under_caps"]):
         raise NotEligible(head + _why_not(campaign, row, day))
+    arm_channels = _arm_channels(campaign)
     granted = set(row["granted_channels"] or ())
     allowed = np.array([[c is None or c in granted for c in arm_channels]])
     consented = allowed.any()
@@ -211,6 +271,10 @@ def eligible_customer(
         }
     )
     return frame, allowed
+
+
+def _arm_channels(campaign: Campaign) -> list[str | None]:
+    return [p.get("channel") for p in campaign.arm_params]
 
 
 _MART_SEEN: set[str] = set()  # engines whose mart exists: dbt replaces the table, never drops it
@@ -325,49 +389,6 @@ def _choose_with(
         return choose_arms(state.campaign, policy, customer, allowed, rng, model)
 
 
-_INSERT_SQL = """
-insert into ops.decisions (decision_id, campaign_id, customer_id, arm_id, decision_date, decided_at,
-    segment, policy, policy_version, strategy, phase, propensity, bandit_score, model_score, blend_score,
-    selected_by, confidence, explored, model_version, treatment_group, source, seed, note, idempotency_key)
-values (:decision_id, :campaign_id, :customer_id, :arm_id, :day, :decided_at, :segment, :policy,
-    :policy_version, :strategy, :phase, :propensity, :bandit_score, :model_score, :blend_score,
-    :selected_by, :confidence, :explored, :model_version, :treatment_group, 'realtime', :seed, :note,
-    :idempotency_key)
-on conflict do nothing
-"""
-
-
-def log_decision(conn: sa.Connection, d: RealtimeDecision, segment: str, day: date) -> bool:
-    """True when this call logged the decision (False: the key was logged by another caller)."""
-    result = conn.execute(
-        sa.text(_INSERT_SQL),
-        {
-            "decision_id": d.decision_id,
-            "campaign_id": d.campaign_id,
-            "customer_id": d.customer_id,
-            "arm_id": d.arm_id,
-            "day": day,
-            "decided_at": d.decided_at,
-            "segment": segment,
-            "policy": d.policy,
-            "policy_version": POLICY_VERSION,
-            "strategy": d.strategy,
-            "phase": d.phase,
-            "propensity": d.propensity,
-            **d.scores,
-            "selected_by": d.selected_by,
-            "confidence": d.confidence,
-            "explored": d.explored,
-            "model_version": d.model_version,
-            "treatment_group": d.treatment_group,
-            "seed": d.seed,
-            "note": d.fallback_reason,
-            "idempotency_key": d.idempotency_key,
-        },
-    )
-    return result.rowcount == 1
-
-
 def _existing(conn: sa.Connection, campaign: Campaign, key: str) -> sa.Row | None:
     return conn.execute(
         sa.text(
@@ -381,10 +402,7 @@ def _existing(conn: sa.Connection, campaign: Campaign, key: str) -> sa.Row | Non
 
 def _replayed(row: sa.Row, customer_id: str, campaign: Campaign) -> RealtimeDecision:
     if row.customer_id != customer_id:
-        raise UserError(
-            f"idempotency_key {row.idempotency_key!r} was already used for another customer of "
-            f"campaign {campaign.name!r} (decision {row.decision_id}); use a new key per request"
-        )
+        raise key_used_elsewhere(row, customer_id)
     return RealtimeDecision(
         decision_id=row.decision_id,
         campaign_id=row.campaign_id,
@@ -406,6 +424,14 @@ def _replayed(row: sa.Row, customer_id: str, campaign: Campaign) -> RealtimeDeci
         idempotency_key=row.idempotency_key,
         replayed=True,
         scores={k: _number(getattr(row, k)) for k in ("bandit_score", "model_score", "blend_score")},
+    )
+
+
+def key_used_elsewhere(earlier: Any, customer_id: str) -> UserError:
+    """The error for a key whose ``earlier`` decision (a row or a RealtimeDecision) is another customer's."""
+    return UserError(
+        f"idempotency_key {earlier.idempotency_key!r} was already used for another customer of "
+        f"campaign {earlier.campaign_id} (decision {earlier.decision_id}); use a new key per request"
     )
 
 
