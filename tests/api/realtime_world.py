@@ -55,9 +55,15 @@ def optimize(server, token: str, campaign_id: int, customer_id: str, **extra) ->
 
 
 def fresh_world(engine: sa.Engine) -> None:
-    """Empty raw and ops tables (ids restart: a campaign id may name an earlier, truncated one)."""
+    """Empty raw and ops tables, and the tables dbt built from them (ids restart: without that, an
+    earlier module's statistics of campaign 1 would count for this module's campaign 1)."""
     with engine.begin() as conn:
         conn.execute(sa.text(f"truncate {RAW_AND_OPS_TABLES} restart identity cascade"))
+        marts = conn.execute(
+            sa.text("select tablename from pg_tables where schemaname = 'analytics' order by 1")
+        ).scalars()
+        for table in marts:  # emptied, not dropped: a running service knows they exist
+            conn.execute(sa.text(f'truncate analytics."{table}"'))
 
 
 def wait_until_served(server, token: str, campaign_id: int, timeout: float = 15.0) -> None:
