@@ -161,7 +161,8 @@ def test_dropping_an_exclusion_is_a_diff_that_applies(engine: sa.Engine, world: 
     assert drop.arm == {"offer_type": "credit_card", "channel": "sms", "time_of_day": "afternoon"}
     patched = load_campaign(_patch(tmp_path, world, drop.diff))
     assert patched.exclusions == [] and len(patched.arms()) == 4
-    assert "exclusions: []" in (tmp_path / "expand.yaml").read_text()
+    text = (tmp_path / "expand.yaml").read_text()  # the rule's line gone, the file as written
+    assert drop.kept_layout and "exclusions: []" in text and "# evening not tried yet" in text
 
 
 def test_edge_rule_proposes_the_value_beyond_the_best_extreme(engine: sa.Engine, world: Path) -> None:
@@ -279,3 +280,27 @@ def test_cli_json_table_diff_and_refusals(engine: sa.Engine, world: Path, tmp_pa
     assert _run("suggest", "--campaign", "expand", "--top", "0").returncode == 2
     with pytest.raises(NotFound):
         suggest(engine, "nope")
+
+
+def test_block_lists_are_edited_in_place_and_unknown_layouts_re_rendered(tmp_path: Path) -> None:
+    from pipelines.suggest_yaml import edit_text
+
+    block = YAML.replace(
+        "  time_of_day: [morning, afternoon]  # evening not tried yet\n",
+        "  time_of_day:\n    - morning\n    - afternoon\n",
+    )
+    path = tmp_path / "block.yaml"
+    path.write_text(block)
+    spec = load_campaign(path)
+    edited, kept = edit_text(block, spec, Change.add_value("time_of_day", "evening"))
+    assert kept and edited == block.replace("    - afternoon\n", "    - afternoon\n    - evening\n")
+    # A layout the targeted edit does not know (a block-style rule): the definition re-rendered.
+    odd = YAML.replace(
+        "  - {channel: sms, time_of_day: afternoon}\n", "  - channel: sms\n    time_of_day: afternoon\n"
+    )
+    path.write_text(odd)
+    edited, kept = edit_text(
+        odd, load_campaign(path), Change.drop_exclusions([{"channel": "sms", "time_of_day": "afternoon"}])
+    )
+    path.write_text(edited)
+    assert not kept and load_campaign(path).exclusions == [] and len(load_campaign(path).arms()) == 4
