@@ -15,6 +15,7 @@ import typer
 from pipelines.errors import UserError
 
 COMMAND_MODULES = ("db", "campaign", "simulate", "daily", "sendlist", "model", "demo", "apikey", "serve")
+COMMAND_MODULES += ("suggest",)  # parameter expansion (issue 10)
 
 app = typer.Typer(
     name="campaignopt",
