@@ -221,8 +221,9 @@ def segment_adjusted_z(conversions: np.ndarray, sends: np.ndarray) -> np.ndarray
     """Per day, how far an arm's conversions fell from what its earlier days predict, in sds.
 
     Day ``t``'s expectation is ``sum_s n[t, s] * r[t, s]`` with ``r[t, s]`` the arm's rate in
-    segment ``s`` over days before ``t`` (``(conv + 0.5) / (sends + 1)``, so an unseen segment
-    sits near zero without dividing by it), and its variance ``sum_s n r (1 - r)``. Near
+    segment ``s`` over days before ``t``, ``(conv_s + R) / (sends_s + 1)``: one pseudo-send at
+    the arm's pooled past rate ``R = (conv + 0.5) / (sends + 1)``, so a segment the arm was never
+    sent to is expected to convert like the arm, not at 0 or 1/2; its variance ``sum_s n r (1 - r)``. Near
     N(0, 1) while nothing changes, whichever segments the policy sends the arm to.
 
     Parameters
@@ -243,7 +244,8 @@ def segment_adjusted_z(conversions: np.ndarray, sends: np.ndarray) -> np.ndarray
         )
     past_conv = np.cumsum(conv, axis=0)[:-1]
     past_n = np.cumsum(n, axis=0)[:-1]
-    rate = (past_conv + 0.5) / (past_n + 1.0)
+    pooled = (past_conv.sum(axis=1, keepdims=True) + 0.5) / (past_n.sum(axis=1, keepdims=True) + 1.0)
+    rate = (past_conv + pooled) / (past_n + 1.0)
     expected = (n[1:] * rate).sum(axis=1)
     variance = (n[1:] * rate * (1.0 - rate)).sum(axis=1)
     observed = conv[1:].sum(axis=1)

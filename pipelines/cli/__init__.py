@@ -14,7 +14,18 @@ import typer
 
 from pipelines.errors import UserError
 
-COMMAND_MODULES = ("db", "campaign", "simulate", "daily", "sendlist", "model", "demo", "apikey", "serve", "alerts")
+COMMAND_MODULES = (
+    "db",
+    "campaign",
+    "simulate",
+    "daily",
+    "sendlist",
+    "model",
+    "demo",
+    "apikey",
+    "serve",
+    "alerts",
+)
 
 app = typer.Typer(
     name="campaignopt",

@@ -27,17 +27,23 @@ def test_page_hinkley_alarm_and_start_match_the_hand_computation() -> None:
 
 def test_the_segment_adjusted_z_of_a_small_series_by_hand() -> None:
     """Two segments. Day 0: 100 sends 10 conversions in s0, 50 sends 1 in s1. Day 1: 100 sends 4
-    conversions in s0 only. r(s0) = 10.5 / 101; expected 100 r, variance 100 r (1 - r)."""
+    conversions in s0 only. Pooled R = 11.5 / 151, r(s0) = (10 + R) / 101; expected 100 r,
+    variance 100 r (1 - r)."""
     conv = np.array([[10, 1], [4, 0.0]])
     sends = np.array([[100, 50], [100, 0.0]])
-    r = 10.5 / 101
+    pooled = 11.5 / 151
+    r = (10 + pooled) / 101
     expected_z = (4 - 100 * r) / math.sqrt(100 * r * (1 - r))
     assert segment_adjusted_z(conv, sends) == pytest.approx([expected_z])
-    assert expected_z == pytest.approx(-2.0957, abs=1e-4)
+    assert expected_z == pytest.approx(-1.9942, abs=1e-4)  # r = 0.09976, sd 2.9968
     # A day the arm went to the other segment only: judged by that segment's own rate.
     moved = segment_adjusted_z(np.array([[10, 1], [0, 2.0]]), np.array([[100, 50], [0, 100.0]]))
-    r1 = 1.5 / 51
+    r1 = (1 + pooled) / 51
     assert moved == pytest.approx([(2 - 100 * r1) / math.sqrt(100 * r1 * (1 - r1))])
+    # A segment never sent before is expected at the pooled rate, not at 0.5.
+    new = segment_adjusted_z(np.array([[10, 0], [0, 3.0]]), np.array([[100, 0], [0, 30.0]]))
+    r2 = 10.5 / 101
+    assert new == pytest.approx([(3 - 30 * r2) / math.sqrt(30 * r2 * (1 - r2))])
 
 
 def _hand_cusum(x: list[float], delta: float, threshold: float, min_samples: int) -> int | None:
@@ -60,12 +66,13 @@ def test_a_step_change_alarms_on_the_day_the_hand_loop_says_and_dates_its_start(
     found = arm_change_points(conv, sends, delta=0.5, threshold=8.0, min_samples=5)
     z = []  # z of day t against days < t, by hand
     for t in range(1, 20):
-        r = (conv[:t].sum() + 0.5) / (sends[:t].sum() + 1)
+        pooled = (conv[:t].sum() + 0.5) / (sends[:t].sum() + 1)
+        r = (conv[:t].sum() + pooled) / (sends[:t].sum() + 1)
         z.append((conv[t, 0] - 400 * r) / math.sqrt(400 * r * (1 - r)))
     alarm = _hand_cusum(z, 0.5, 8.0, 5)
     assert alarm is not None
     assert found == [ChangePoint(alarm=alarm + 1, start=10, direction="decrease")]
-    # z = -2.76, -2.58, -2.42, -2.28 on days 10-13; less delta 0.5 each: 6.26 by day 12, 8.04 > 8 on 13.
+    # z = -2.753, -2.570, -2.412, -2.273 on days 10-13; less delta 0.5 each: 6.235 by day 12, 8.008 on 13.
     assert found[0].alarm == 13
 
 
