@@ -65,11 +65,14 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List alerts, newest first."""
-    from pipelines.alerts import list_alerts
+    from pipelines.alerts import SEVERITIES, list_alerts
     from pipelines.db import get_engine
 
+    on, after = _day(day, "--day"), _day(since, "--since")  # bad input says so before any connection
+    if severity is not None and severity not in SEVERITIES:
+        raise UserError(f"--severity: {severity!r} is not one of {', '.join(SEVERITIES)}")
     with get_engine().connect() as conn:
-        rows = list_alerts(conn, _day(day, "--day"), _day(since, "--since"), severity, kind, open_only)
+        rows = list_alerts(conn, on, after, severity, kind, open_only)
     print_json(rows) if as_json else _print_alerts(rows, "Alerts")
 
 
