@@ -3,6 +3,10 @@
 - :class:`PageHinkley` — sequential change detection on a stream, e.g. the daily
   conversion rate of a campaign. Raises an alarm when the cumulative deviation from
   the running mean exceeds ``threshold``; then starts over.
+- :func:`segment_adjusted_z` / :func:`change_points` — concept drift of one arm: its daily
+  matured conversions standardized against the arm's own earlier days (segment by segment,
+  so a policy moving the arm to other customers is not a change), fed to Page-Hinkley;
+  each alarm comes with the day the change most likely started.
 - :func:`conversion_rate_drift` — per arm, a two-proportion z-test of the conversion
   rate in the most recent window of days against the days before it.
 - :func:`population_stability_index` / :func:`psi_from_counts` — how far a feature's
@@ -46,6 +50,10 @@ class PageHinkley:
         Values needed after a (re)start before an alarm may be raised.
     direction : {"increase", "decrease", "both"}
         Which changes to detect.
+    mean : float, optional
+        The stream's mean while nothing changes, when known (e.g. 0 for standardized
+        residuals): used instead of the running mean, which makes the test Page's CUSUM. A
+        stream that is already a deviation from its own past must not be centred twice.
 
     Attributes
     ----------
@@ -63,6 +71,7 @@ class PageHinkley:
         threshold: float = 0.05,
         min_samples: int = 7,
         direction: str = "both",
+        mean: float | None = None,
     ) -> None:
         if not delta >= 0.0:
             raise ValueError(f"delta must be >= 0, got {delta}")
@@ -76,6 +85,7 @@ class PageHinkley:
         self.threshold = float(threshold)
         self.min_samples = int(min_samples)
         self.direction = direction
+        self.mean = None if mean is None else float(mean)
         self.alarms_: list[int] = []
         self._seen = 0
         self.reset()
@@ -123,7 +133,7 @@ class PageHinkley:
     def _scan(self, x: np.ndarray) -> int | None:
         """Advance the state over ``x``; stop at (and return) the first alarm."""
         t = self.n_ + np.arange(1, x.size + 1)
-        running_mean = (self._sum + np.cumsum(x)) / t
+        running_mean = (self._sum + np.cumsum(x)) / t if self.mean is None else np.full(x.size, self.mean)
         cum_up = self._cum_up + np.cumsum(x - running_mean - self.delta)
         cum_down = self._cum_down + np.cumsum(running_mean - x - self.delta)
         stat_up = cum_up - np.minimum(self._min_up, np.minimum.accumulate(cum_up))
@@ -144,6 +154,147 @@ class PageHinkley:
         self._min_down = float(min(self._min_down, cum_down[:end].min()))
         self.statistic_ = float(stat[end - 1])
         return int(fired[0]) if fired.size else None
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    """One Page-Hinkley alarm over a series; positions index the series given.
+
+    Attributes
+    ----------
+    alarm : int
+        Position of the value that raised the alarm.
+    start : int
+        Estimated first position of the new regime: with a known mean, the likeliest start of a
+        shift ending at the alarm; else the one after the last minimum of the cumulative
+        statistic that fired (the regime's first position when it never dipped).
+    direction : {"increase", "decrease"}
+    """
+
+    alarm: int
+    start: int
+    direction: str
+
+
+def change_points(
+    values: np.ndarray,
+    delta: float,
+    threshold: float,
+    min_samples: int,
+    direction: str = "both",
+    mean: float | None = None,
+) -> list[ChangePoint]:
+    """Every alarm of a fresh :class:`PageHinkley` over ``values``, with where each change began.
+
+    Deterministic: the same series gives the same alarms, and a longer series keeps the
+    alarms of its prefix (the test is sequential), so a day's monitor can recompute from the
+    start of the history instead of persisting detector state.
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    detector = PageHinkley(delta, threshold, min_samples, direction, mean)
+    alarms = np.flatnonzero(detector.update(x))
+    found, begin = [], 0
+    for alarm in alarms:
+        regime = x[begin : alarm + 1]
+        centre = np.cumsum(regime) / np.arange(1, regime.size + 1) if mean is None else mean
+        up = np.cumsum(regime - centre - detector.delta)
+        down = np.cumsum(centre - regime - detector.delta)
+        stat_up = up[-1] - min(0.0, up.min())
+        stat_down = down[-1] - min(0.0, down.min())
+        rising = direction == "increase" or (direction == "both" and stat_up >= stat_down)
+        cum = up if rising else down
+        if mean is None:
+            # The statistic counts from its last minimum (0 before the first value): the change followed it.
+            low = int(np.argmin(np.concatenate(([0.0], cum))))
+        else:
+            # A known mean: the likeliest start of a shift ending at the alarm, argmax_k of
+            # |sum_{t>=k} (x - mean)| / sqrt(n - k); the CUSUM's last zero comes too early when the
+            # old regime sat just short of delta.
+            tail = np.cumsum((regime - mean)[::-1])[::-1] / np.sqrt(np.arange(regime.size, 0, -1))
+            low = int(np.argmax(tail if rising else -tail))
+        found.append(ChangePoint(int(alarm), begin + low, "increase" if rising else "decrease"))
+        begin = int(alarm) + 1
+    return found
+
+
+def segment_adjusted_z(conversions: np.ndarray, sends: np.ndarray) -> np.ndarray:
+    """Per day, how far an arm's conversions fell from what its earlier days predict, in sds.
+
+    Day ``t``'s expectation is ``sum_s n[t, s] * r[t, s]`` with ``r[t, s]`` the arm's rate in
+    segment ``s`` over days before ``t``, ``(conv_s + R) / (sends_s + 1)``: one pseudo-send at
+    the arm's pooled past rate ``R = (conv + 0.5) / (sends + 1)``, so a segment the arm was never
+    sent to is expected to convert like the arm, not at 0 or 1/2; its variance ``sum_s n r (1 - r)``. Near
+    N(0, 1) while nothing changes, whichever segments the policy sends the arm to.
+
+    Parameters
+    ----------
+    conversions, sends : arrays of shape (n_days, n_segments)
+        The arm's matured conversions (rewards) and sends per day and segment, oldest first.
+
+    Returns
+    -------
+    float array of shape (n_days - 1,)
+        One value per day after the first (day 0 has no past); 0 on a day without sends.
+    """
+    conv = np.asarray(conversions, dtype=np.float64)
+    n = np.asarray(sends, dtype=np.float64)
+    if conv.ndim != 2 or conv.shape != n.shape:
+        raise ValueError(
+            f"conversions and sends must both have shape (n_days, n_segments), got {conv.shape} and {n.shape}"
+        )
+    past_conv = np.cumsum(conv, axis=0)[:-1]
+    past_n = np.cumsum(n, axis=0)[:-1]
+    pooled = (past_conv.sum(axis=1, keepdims=True) + 0.5) / (past_n.sum(axis=1, keepdims=True) + 1.0)
+    rate = (past_conv + pooled) / (past_n + 1.0)
+    expected = (n[1:] * rate).sum(axis=1)
+    variance = (n[1:] * rate * (1.0 - rate)).sum(axis=1)
+    observed = conv[1:].sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (observed - expected) / np.sqrt(variance)
+    return np.where(variance > 0, z, 0.0)
+
+
+def arm_change_points(
+    conversions: np.ndarray, sends: np.ndarray, delta: float, threshold: float, min_samples: int
+) -> list[ChangePoint]:
+    """Concept drift of one arm: Page-Hinkley over :func:`segment_adjusted_z`, positions in days.
+
+    The z values are deviations from the arm's own past already, N(0, 1) while nothing
+    changes, so the test centres them on 0 (``mean=0``: Page's CUSUM) rather than on their
+    running mean, which would halve a step's signal within days.
+
+    After an alarm the arm's expectation is learned again from the day its change began (the
+    old regime would keep every later day looking changed), and the test restarts there.
+
+    Parameters
+    ----------
+    conversions, sends : arrays of shape (n_days, n_segments)
+        As for :func:`segment_adjusted_z`.
+    delta, threshold, min_samples
+        Of the :class:`PageHinkley` test, in standard deviations and days.
+
+    Returns
+    -------
+    list of ChangePoint
+        ``alarm`` and ``start`` index days of the input.
+    """
+    conv = np.asarray(conversions, dtype=np.float64)
+    n = np.asarray(sends, dtype=np.float64)
+    found: list[ChangePoint] = []
+    begin = 0
+    while conv.shape[0] - begin > min_samples:
+        z = segment_adjusted_z(conv[begin:], n[begin:])
+        later = [
+            c
+            for c in change_points(z, delta, threshold, min_samples, mean=0.0)
+            if not found or begin + 1 + c.alarm > found[-1].alarm
+        ]
+        if not later:
+            break
+        first = later[0]  # z[i] is day begin + 1 + i
+        found.append(ChangePoint(begin + 1 + first.alarm, begin + 1 + first.start, first.direction))
+        begin = found[-1].start
+    return found
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Operational alerts in `ops.alerts` that do not come from monitoring: failed tasks.
+"""Operational alerts in `ops.alerts`: failed tasks, and reading, acknowledging, resolving any alert.
 
 Airflow calls :func:`record_task_failure` from a task's ``on_failure_callback`` (after its
 last retry). One alert per (day, campaign, task): a second failure of the same task
@@ -13,6 +13,8 @@ import logging
 from datetime import date
 
 import sqlalchemy as sa
+
+from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +76,82 @@ def clear_task_failures(conn: sa.Connection, day: date) -> int:
         {"d": day, "k": TASK_FAILED + "%"},
     )
     return result.rowcount
+
+
+SEVERITIES = ("info", "warning", "critical")
+_LIST_COLUMNS = """a.alert_id, a.alert_date, c.name as campaign, a.kind, a.severity, a.message,
+                   a.acknowledged_by, a.acknowledged_at, a.resolved_by, a.resolved_at, a.note, a.details"""
+
+
+def list_alerts(
+    conn: sa.Connection,
+    day: date | None = None,
+    since: date | None = None,
+    severity: str | None = None,
+    kind: str | None = None,
+    open_only: bool = False,
+) -> list[dict]:
+    """Alerts newest first; ``kind`` matches a kind or its prefix (``concept_drift`` finds
+    ``concept_drift:12``); ``severity`` keeps that level and above."""
+    if severity is not None and severity not in SEVERITIES:
+        raise UserError(f"--severity: {severity!r} is not one of {', '.join(SEVERITIES)}")
+    where, params = ["true"], {}
+    if day is not None:
+        where.append("a.alert_date = :day")
+        params["day"] = day
+    if since is not None:
+        where.append("a.alert_date >= :since")
+        params["since"] = since
+    if severity is not None:
+        where.append("a.severity = any(:levels)")
+        params["levels"] = list(SEVERITIES[SEVERITIES.index(severity) :])
+    if kind is not None:
+        where.append("(a.kind = :kind or a.kind like :prefix)")
+        params |= {"kind": kind, "prefix": kind.rstrip(":") + ":%"}
+    if open_only:
+        where.append("a.resolved_at is null")
+    rows = conn.execute(
+        sa.text(
+            f"""select {_LIST_COLUMNS} from ops.alerts a left join ops.campaigns c using (campaign_id)
+                where {" and ".join(where)} order by a.alert_date desc, a.alert_id desc"""
+        ),
+        params,
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def acknowledge_alert(conn: sa.Connection, alert_id: int, by: str, note: str | None = None) -> dict:
+    """Mark an alert seen by ``by``; it still applies. A second acknowledgement keeps the first's time."""
+    return _mark(conn, alert_id, by, note, "acknowledged")
+
+
+def resolve_alert(conn: sa.Connection, alert_id: int, by: str, note: str | None = None) -> dict:
+    """Mark an alert dealt with: a resolved concept-drift alert no longer discounts its arm."""
+    return _mark(conn, alert_id, by, note, "resolved")
+
+
+def _mark(conn: sa.Connection, alert_id: int, by: str, note: str | None, what: str) -> dict:
+    if not by.strip():
+        raise UserError("--by: say who (a name or an e-mail address)")
+    row = conn.execute(
+        sa.text(
+            f"""update ops.alerts set {what}_by = :by, {what}_at = coalesce({what}_at, now()),
+                       note = coalesce(:note, note)
+                where alert_id = :id returning alert_id"""
+        ),
+        {"by": by.strip(), "note": note, "id": alert_id},
+    ).first()
+    if row is None:
+        raise UserError(f"alert {alert_id}: no such alert (see 'campaignopt alerts list')")
+    found = (
+        conn.execute(
+            sa.text(
+                f"select {_LIST_COLUMNS} from ops.alerts a left join ops.campaigns c using (campaign_id) "
+                "where a.alert_id = :id"
+            ),
+            {"id": alert_id},
+        )
+        .mappings()
+        .one()
+    )
+    return dict(found)

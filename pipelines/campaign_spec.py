@@ -91,6 +91,17 @@ class FrequencyCaps(_Strict):
     min_days_between: int = Field(default=1, ge=0, le=366)
 
 
+class DriftResponse(_Strict):
+    """What the campaign does about an open concept-drift alert on one of its arms.
+
+    ``discount``: the arm's evidence from before the change began counts ``factor`` times (pulls
+    and rewards alike, so its mean stays and its certainty drops) and the policy re-explores it.
+    """
+
+    response: Literal["none", "discount"] = "none"
+    factor: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
 class CampaignSpec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,62}$")
     description: str = ""
@@ -120,6 +131,7 @@ class CampaignSpec(_Strict):
     )
     frequency_caps: FrequencyCaps = Field(default_factory=FrequencyCaps)
     default_arm: dict[ParamName, str] | None = None
+    drift: DriftResponse | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="before")
     @classmethod

@@ -27,6 +27,7 @@ from pipelines.audience import eligible_audience
 from pipelines.campaign_store import Campaign
 from pipelines.db import copy_frame, read_frame
 from pipelines.domain import SEGMENTS
+from pipelines.drift import discount_drifted
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,8 @@ def _decide_campaign(
 def segment_stats(conn: sa.Connection, campaign: Campaign) -> tuple[np.ndarray, np.ndarray]:
     """Matured sends and reward sums per (segment, arm) from the mart, shape (n_segments, n_arms).
 
-    Shared with the real-time snapshot (:mod:`pipelines.realtime.snapshot`)."""
+    Shared with the real-time snapshot (:mod:`pipelines.realtime.snapshot`). A campaign with
+    ``drift.response: discount`` gets its drifted arms' old evidence discounted (pipelines/drift.py)."""
     frame = read_frame(
         conn,
         "select segment, arm_id, matured, reward_sum from analytics.segment_arm_stats "
@@ -175,6 +177,7 @@ def segment_stats(conn: sa.Connection, campaign: Campaign) -> tuple[np.ndarray, 
         {"c": campaign.campaign_id},
     )
     pulls, rewards = stats_arrays(campaign, frame)
+    discount_drifted(conn, campaign, pulls, rewards)
     return pulls, np.minimum(rewards, pulls)
 
 

@@ -1,9 +1,9 @@
-"""Stage 6 of the day: KPIs per campaign and drift alerts.
+"""Stage 6 of the day: KPIs per campaign and drift alerts (pipelines/drift.py).
 
 KPIs come from the `campaign_daily_kpis` mart, pooled over the campaign's days so far:
 conversion-rate lift of treatment over the holdout (with a 95% CI), estimated regret,
-exploration rate, cost, revenue and ROI. Alerts (conversion drift per arm, feature
-drift of the customer base, quarantined rows) are replaced for day D on each run.
+exploration rate, cost, revenue and ROI. Alerts (concept drift per arm, feature drift of
+the customer base, quarantined rows) of day D are brought up to date on each run.
 """
 
 from __future__ import annotations
@@ -16,11 +16,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from bandits.drift import PSI_SHIFTED, conversion_rate_drift, population_stability_index
 from pipelines.db import read_frame
-
-DRIFT_WINDOW_DAYS = 3
-PSI_FEATURES = ("age", "income", "digital_engagement", "website_visits")
+from pipelines.drift import CONCEPT_DRIFT, FEATURE_DRIFT, concept_drift_alerts, feature_drift_alerts
 
 
 def campaign_kpis(conn: sa.Connection, day: date) -> list[dict]:
@@ -85,35 +82,8 @@ def _estimated_regret(conn: sa.Connection) -> dict[int, float]:
 
 
 def drift_alerts(conn: sa.Connection, day: date) -> list[dict]:
-    alerts = []
-    daily = read_frame(
-        conn,
-        """select campaign_id, decision_date, arm_id, count(*) as sends, sum(converted::int) as conversions
-           from analytics.training_examples where decision_date <= %(d)s
-           group by campaign_id, decision_date, arm_id""",
-        {"d": day},
-    )
-    for campaign_id, frame in daily.groupby("campaign_id") if not daily.empty else []:
-        sends = frame.pivot_table(index="decision_date", columns="arm_id", values="sends", fill_value=0)
-        if len(sends) <= DRIFT_WINDOW_DAYS:
-            continue
-        conversions = frame.pivot_table(
-            index="decision_date", columns="arm_id", values="conversions", fill_value=0
-        )
-        result = conversion_rate_drift(conversions.to_numpy(), sends.to_numpy(), window=DRIFT_WINDOW_DAYS)
-        drifted = [int(a) for a, d in zip(sends.columns, result.drifted, strict=True) if d]
-        if drifted:
-            alerts.append(
-                {
-                    "campaign_id": int(campaign_id),
-                    "kind": "conversion_drift",
-                    "severity": "warning",
-                    "message": f"conversion rate of arms {drifted} changed in the last "
-                    f"{DRIFT_WINDOW_DAYS} days",
-                    "details": {"arms": drifted},
-                }
-            )
-    alerts += _feature_drift(conn, day)
+    """The monitor's alerts of ``day``: concept and feature drift (pipelines/drift.py), quarantine."""
+    alerts = concept_drift_alerts(conn, day) + feature_drift_alerts(conn, day)
     bad = conn.execute(
         sa.text("select count(*) from ops.quarantine where logical_date = :d and superseded_by is null"),
         {"d": day},
@@ -131,40 +101,17 @@ def drift_alerts(conn: sa.Connection, day: date) -> list[dict]:
     return alerts
 
 
-def _feature_drift(conn: sa.Connection, day: date) -> list[dict]:
-    """PSI of the latest customer snapshot against the first one."""
-    bounds = conn.execute(
-        sa.text("select min(snapshot_date), max(snapshot_date) from raw.customers where snapshot_date <= :d"),
-        {"d": day},
-    ).one()
-    if bounds[0] is None or bounds[0] == bounds[1]:
-        return []
-    cols = ", ".join(PSI_FEATURES)
-    sql = f"select {cols} from raw.customers where snapshot_date = %(s)s"
-    reference, current = read_frame(conn, sql, {"s": bounds[0]}), read_frame(conn, sql, {"s": bounds[1]})
-    psi = {
-        c: population_stability_index(reference[c].to_numpy(float), current[c].to_numpy(float))
-        for c in PSI_FEATURES
-    }
-    shifted = {c: round(v, 3) for c, v in psi.items() if v > PSI_SHIFTED}
-    if not shifted:
-        return []
-    return [
-        {
-            "campaign_id": None,
-            "kind": "feature_drift",
-            "severity": "warning",
-            "message": f"customer features shifted since {bounds[0]} (PSI > {PSI_SHIFTED}): {shifted}",
-            "details": {"psi": {c: round(v, 4) for c, v in psi.items()}},
-        }
-    ]
-
-
+# conversion_drift and feature_drift: the kinds of earlier versions, still cleared on a re-run.
 MONITOR_ALERT_KINDS = ("conversion_drift", "feature_drift", "quarantine")
+MONITOR_ALERT_PREFIXES = (CONCEPT_DRIFT, FEATURE_DRIFT)
 
 
 def monitor_day(engine: sa.Engine, day: date) -> dict:
-    """Compute KPIs and replace the day's alerts; returns a summary for XCom and people."""
+    """Compute KPIs and the day's alerts; returns a summary for XCom and people.
+
+    Alerts are upserted, so re-running the day leaves the ones it finds again untouched but
+    for their text (an acknowledgement stays), and drops the day's monitor alerts it no longer finds.
+    """
     with engine.connect() as conn:
         kpis = campaign_kpis(conn, day)
         alerts = drift_alerts(conn, day)
@@ -172,14 +119,28 @@ def monitor_day(engine: sa.Engine, day: date) -> dict:
         # Only the kinds monitoring writes: other steps' alerts of D (model_unavailable, ingest_rejected,
         # task failures) stay.
         conn.execute(
-            sa.text("delete from ops.alerts where alert_date = :d and kind = any(:kinds)"),
-            {"d": day, "kinds": list(MONITOR_ALERT_KINDS)},
+            sa.text(
+                """delete from ops.alerts where alert_date = :d
+                   and (kind = any(:kinds) or kind like any(:prefixes))
+                   and not (coalesce(campaign_id, 0), kind) in
+                       (select * from unnest(cast(:campaigns as int[]), cast(:found as text[])))"""
+            ),
+            {
+                "d": day,
+                "kinds": list(MONITOR_ALERT_KINDS),
+                "prefixes": [p + "%" for p in MONITOR_ALERT_PREFIXES],
+                "campaigns": [a["campaign_id"] or 0 for a in alerts],
+                "found": [a["kind"] for a in alerts],
+            },
         )
         if alerts:
             conn.execute(
                 sa.text(
                     """insert into ops.alerts (alert_date, campaign_id, kind, severity, message, details)
-                       values (:d, :c, :k, :s, :m, cast(:details as jsonb))"""
+                       values (:d, :c, :k, :s, :m, cast(:details as jsonb))
+                       on conflict (alert_date, (coalesce(campaign_id, 0)), kind)
+                       do update set severity = excluded.severity, message = excluded.message,
+                                     details = excluded.details"""
                 ),
                 [
                     {

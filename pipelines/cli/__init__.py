@@ -14,8 +14,19 @@ import typer
 
 from pipelines.errors import UserError
 
-COMMAND_MODULES = ("db", "campaign", "simulate", "daily", "sendlist", "model", "demo", "apikey", "serve")
-COMMAND_MODULES += ("suggest",)  # parameter expansion (issue 10)
+COMMAND_MODULES = (
+    "db",
+    "campaign",
+    "simulate",
+    "daily",
+    "sendlist",
+    "model",
+    "demo",
+    "apikey",
+    "serve",
+    "alerts",
+    "suggest",
+)
 
 app = typer.Typer(
     name="campaignopt",
