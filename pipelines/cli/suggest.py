@@ -38,14 +38,10 @@ def suggest(
 
     from pipelines.campaign_store import load_campaign_by_name
     from pipelines.db import get_engine
-    from pipelines.errors import NotFound, UserError
     from pipelines.suggest import K, load_champion
     from pipelines.suggest import suggest as run_suggest
 
-    try:
-        load_campaign_by_name(get_engine(), campaign)
-    except NotFound as exc:  # a name the user typed: bad input (exit 2), before loading the model
-        raise UserError(str(exc)) from None
+    load_campaign_by_name(get_engine(), campaign)  # unknown: exit 4, as every command, before the model
     model, note = load_champion()
     report = run_suggest(
         get_engine(), campaign, model=model, model_note=note, file=file, top=top, sample=sample, seed=seed

@@ -261,7 +261,7 @@ def test_cli_json_table_diff_and_refusals(engine: sa.Engine, world: Path, tmp_pa
     assert diff.read_text() == suggest(engine, "expand", file=world).suggestions[0].diff
 
     unknown = _run("suggest", "--campaign", "nope")
-    assert unknown.returncode == 2 and unknown.stderr == "error: unknown campaign 'nope'; known: expand\n"
+    assert unknown.returncode == 4 and unknown.stderr == "error: unknown campaign 'nope'; known: expand\n"
     other = tmp_path / "other.yaml"
     other.write_text(YAML.replace("name: expand", "name: other"))
     refused = _run("suggest", "--campaign", "expand", "--file", str(other))
