@@ -14,7 +14,9 @@ import typer
 
 from pipelines.errors import UserError
 
-COMMAND_MODULES = ("db", "campaign", "simulate", "daily", "sendlist", "model", "demo", "apikey", "serve")
+COMMAND_MODULES = (
+    "db", "campaign", "simulate", "daily", "sendlist", "model", "demo", "apikey", "serve", "report"
+)  # fmt: skip
 
 app = typer.Typer(
     name="campaignopt",
