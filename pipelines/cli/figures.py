@@ -66,13 +66,15 @@ def figure_table(title: str, columns: Sequence[Column], rows: Sequence[dict], wi
     cells = [[col.cell(row) for col in columns] for row in rows]
     texts = [[col.header, *(line[k] for line in cells)] for k, col in enumerate(columns)]
     widest = [max(len(t) for t in column) for column in texts]
-    # a header wraps between its words, and so does a name; a figure ("+6.0 pp") stays whole
+    # a header wraps between its words, and so does a name; a figure ("+6.0 pp") stays whole,
+    # an interval ("-5.4 pp to +14.7 pp") may break before its "to"
     word = [
-        max(len(w) for t in (column if not col.numeric else column[:1]) for w in t.split() or [""])
+        max(len(w) for t in column[: 1 if col.numeric else None] for w in t.split() or [""])
         for col, column in zip(columns, texts, strict=True)
     ]
-    word = [max(w, *(len(line[k]) for line in cells)) if col.numeric else w
-            for k, (col, w) in enumerate(zip(columns, word, strict=True))]  # fmt: skip
+    for k, col in enumerate(columns):
+        if col.numeric:
+            word[k] = max([word[k], *(len(part) for line in cells for part in line[k].split(" to "))])
     room = width - (len(columns) - 1)  # one-space separators
     widths = list(word)
     for k in range(len(widths)):  # the leftover room goes to the columns left to right
