@@ -26,8 +26,8 @@ def conversion_by_day(report: dict):
         rgb = GROUP_COLOURS[group]
         band_x = x + x[::-1]
         band_y = [d[group]["ci_high"] for d in days] + [d[group]["ci_low"] for d in days][::-1]
-        fig.add_trace(go.Scatter(x=band_x, y=band_y, fill="toself", fillcolor=f"rgba({rgb}, 0.15)",
-                                 line={"width": 0}, hoverinfo="skip", name=f"{label}: 95% band"))  # fmt: skip
+        band = {"mode": "lines", "fill": "toself", "fillcolor": f"rgba({rgb}, 0.15)", "line": {"width": 0}}
+        fig.add_trace(go.Scatter(x=band_x, y=band_y, hoverinfo="skip", name=f"{label}: 95% band", **band))
         fig.add_trace(go.Scatter(x=x, y=[d[group]["conversion_rate"] for d in days], mode="lines+markers",
                                  line={"color": f"rgb({rgb})"}, name=label))  # fmt: skip
     fig.update_layout(title="Conversion rate per decision day (matured sends)", yaxis_tickformat=".1%")

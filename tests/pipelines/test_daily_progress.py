@@ -46,7 +46,9 @@ def test_the_bar_counts_every_task_of_the_log_and_names_the_campaign(tmp_path: P
     with dag_progress(terminal, ["card-cashback", "cross-sell"]) as follow:
         follow(log)
         _run_log(log, TASKS[:8])
-        time.sleep(0.6)  # the tail polls every 0.2 s
+        deadline = time.monotonic() + 10  # the tail polls every 0.2 s, rich redraws 10 times a second
+        while "8/11" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.1)
         middle = out.getvalue()
         _run_log(log, TASKS[8:])
     shown = out.getvalue()
