@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -99,3 +100,4 @@ def test_daily_shows_the_bar_on_a_terminal_and_not_when_piped(clean_engine, inbo
     assert piped.stdout.startswith(f"daily_campaign_optimization {day}: success in ")
     assert "\x1b[" not in piped.stdout  # no terminal codes
     assert "starting Airflow" not in piped.stdout and "decide card-cashback" not in piped.stdout
+    assert not re.search(r"^done .* \d+/\d+", piped.stdout, re.M)  # nor the bar's last frame
