@@ -6,6 +6,7 @@ import math
 
 import sqlalchemy as sa
 
+from pipelines.cli.figures import Column, count, field, percent, print_figure_table, print_kpi_table, text
 from pipelines.cli.output import console, print_table
 from pipelines.db import get_engine
 
@@ -31,31 +32,25 @@ def print_demo_report(summary, config) -> None:
         kpis = campaign_kpis(conn, last_day)
     console.rule("campaignopt demo")
     print_table(lists, title=f"latest published send lists ({last_day})")
-    cols = [
-        "campaign",
-        "treatment_sends",
-        "treatment_rate",
-        "control_sends",
-        "control_rate",
-        "lift",
-        "lift_ci_low",
-        "lift_ci_high",
-        "exploration_rate",
-        "estimated_regret",
-        "roi",
-    ]
-    print_table(
-        kpis, title="KPIs so far (matured, attributed sends; the newest days are still pending)", columns=cols
+    cols = ["campaign", "treatment_sends", "treatment_rate", "control_sends", "control_rate", "lift"]
+    cols += ["lift_ci", "exploration_rate", "estimated_regret", "roi"]
+    print_kpi_table(kpis, "KPIs so far (matured, attributed sends; the newest days are still pending)", cols)
+    print_figure_table(
+        "simulated conversion rate of each day's sends (the simulator knows at once)",
+        DAY_COLUMNS,
+        summary.days,
     )
-    days = [
-        {k: d[k] for k in ("date", "rows", "model_version", "treatment_rate", "control_rate")}
-        for d in summary.days
-    ]
-    print_table(days, title="simulated conversion rate of each day's sends (the simulator knows at once)")
     _print_model_effect(summary)
     _print_realtime(summary.realtime)
 
 
+DAY_COLUMNS = [
+    Column("Day", field("date", text), numeric=False),
+    Column("Sends", field("rows", count)),
+    Column("Model version", field("model_version", text), numeric=False),
+    Column("Treatment conversion", field("treatment_rate", percent)),
+    Column("Holdout conversion", field("control_rate", percent)),
+]
 REALTIME_COLUMNS = (
     "customer",
     "parameters",

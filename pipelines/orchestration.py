@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -167,8 +167,11 @@ def fresh_airflow_home(home: Path) -> dict[str, str]:
     return airflow_env(home)
 
 
-def run_dag(dag_id: str, logical_date: date, conf: dict | None = None) -> DagRunResult:
-    """Run ``dag_id`` for ``logical_date`` (``conf`` overrides the DAG's params).
+def run_dag(
+    dag_id: str, logical_date: date, conf: dict | None = None, follow: Callable[[Path], None] | None = None
+) -> DagRunResult:
+    """Run ``dag_id`` for ``logical_date`` (``conf`` overrides the DAG's params); ``follow`` is
+    called with the run's log file once it exists, before Airflow starts (a progress bar tails it).
 
     Raises RunInProgress when another run of the same day holds its lock, DagRunServiceDown
     when the run failed on an unreachable service, DagRunFailed naming the failed tasks otherwise.
@@ -178,6 +181,8 @@ def run_dag(dag_id: str, logical_date: date, conf: dict | None = None) -> DagRun
         env = fresh_airflow_home(home)  # the last run of a day is kept, with its logs
         log_path = home / "run.log"
         with log_path.open("w") as log:
+            if follow is not None:
+                follow(log_path)
             extra = ["--conf", json.dumps(conf)] if conf else []
             code = _airflow("dags", "test", dag_id, logical_date.isoformat(), *extra, env=env, log=log)
         text = log_path.read_text(errors="replace")

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "serve",
     "alerts",
     "suggest",
+    "report",
 )
 
 app = typer.Typer(

@@ -18,14 +18,36 @@ def daily(
     day: str = typer.Option(..., "--date", help="Logical date D (YYYY-MM-DD)."),
 ) -> None:
     """Run (or re-run) the daily DAG for D through Airflow, as `airflow dags test` does."""
+    from pipelines.cli.dag_progress import dag_progress
+    from pipelines.cli.output import console
     from pipelines.orchestration import run_dag
 
+    logical_date = _parse_date(day)
     started = datetime.now()
-    result = run_dag("daily_campaign_optimization", _parse_date(day))
+    if console.is_terminal:  # a person watching; piped output and logs get no bar
+        with dag_progress(console, _campaigns_of(logical_date)) as follow:
+            result = run_dag("daily_campaign_optimization", logical_date, follow=follow)
+    else:
+        result = run_dag("daily_campaign_optimization", logical_date)
     seconds = (datetime.now() - started).total_seconds()
     typer.echo(f"daily_campaign_optimization {result.logical_date}: {result.state} in {seconds:.0f} s")
     typer.echo(f"log: {result.log_path}")
     _print_day_summary(result.logical_date)
+
+
+def _campaigns_of(day: date) -> list[str]:
+    """The names of the campaigns the run will decide, in its mapping order (by id)."""
+    import sqlalchemy as sa
+
+    from pipelines.campaign_store import active_campaign_ids, list_campaigns
+    from pipelines.db import get_engine
+
+    try:
+        engine = get_engine()
+        names = {c["campaign_id"]: c["name"] for c in list_campaigns(engine)}
+        return [names[i] for i in active_campaign_ids(engine, day)]
+    except sa.exc.DBAPIError:  # not migrated yet: the bar counts them as they start
+        return []
 
 
 def _print_day_summary(day: date) -> None:
@@ -54,18 +76,10 @@ def _print_day_summary(day: date) -> None:
             for r in conn.execute(sa.text("select message from ops.alerts where alert_date = :d"), {"d": day})
         ]
     print_table(lists, title=f"send lists of {day}")
-    cols = [
-        "campaign",
-        "treatment_sends",
-        "treatment_rate",
-        "control_rate",
-        "lift",
-        "lift_ci_low",
-        "lift_ci_high",
-        "exploration_rate",
-        "roi",
-    ]
-    print_table(kpis, title="KPIs so far (matured sends)", columns=cols)
+    from pipelines.cli.figures import print_kpi_table
+
+    cols = ["campaign", "treatment_sends", "treatment_rate", "control_rate", "lift", "lift_ci"]
+    print_kpi_table(kpis, "KPIs so far (matured sends)", cols + ["exploration_rate", "roi"])
     for message in alerts:
         typer.echo(f"alert: {message}")
 
