@@ -16,7 +16,7 @@ import typer
 
 from pipelines.cli.figures import Column, count, field, interval, money, number, percent, points, text
 from pipelines.cli.figures import print_figure_table as show
-from pipelines.errors import NotFound, UserError
+from pipelines.errors import UserError
 
 
 def _option_date(value: str | None, option: str) -> date | None:
@@ -53,10 +53,7 @@ def report(
     except UserError as exc:  # its messages name the API's since/until
         raise UserError(str(exc).replace("since:", "--from:").replace("until", "--to")) from None
     engine = get_engine()
-    try:
-        target = load_campaign_by_name(engine, campaign)
-    except NotFound as exc:  # a bad option value, like a bad date: exit 2
-        raise UserError(str(exc)) from None
+    target = load_campaign_by_name(engine, campaign)  # unknown: exit 4, as every command
     figures = campaign_report(engine, target, window, now=now)
     if html is not None:
         from pipelines.report_html import write_html
