@@ -125,7 +125,8 @@ def train_champion(seed: int) -> dict:
 def launch(home: Path, workers: int, **env: str):  # type: ignore[no-untyped-def]
     """`campaignopt serve` on a free loopback port with its own home (its own Prometheus folder;
     the champion's artifacts stay where MLflow recorded them)."""
-    from tests.api.conftest import CLI, Server, free_port, service_env
+    from pipelines.serve_process import CLI, ServerProcess, free_port
+    from tests.api.conftest import service_env
 
     home.mkdir(parents=True, exist_ok=True)
     run_env = service_env(os.environ["DATABASE_URL"], home, **env)
@@ -138,7 +139,7 @@ def launch(home: Path, workers: int, **env: str):  # type: ignore[no-untyped-def
             stderr=subprocess.STDOUT,
             cwd=ROOT,
         )
-    return Server(f"http://127.0.0.1:{port}", process, home / "server.log")
+    return ServerProcess(f"http://127.0.0.1:{port}", process, home / "server.log")
 
 
 def wait_started(servers, workers: int, timeout: float = 300.0) -> None:  # type: ignore[no-untyped-def]
