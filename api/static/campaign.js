@@ -35,14 +35,18 @@ function showFigures(perf, daily) {
     "the lift is not trustworthy until the assignment is fixed." : "";
   box.className = srm.mismatch ? "srm alarm" : "srm";
   document.getElementById("as-of").textContent =
-    `Decisions of ${perf.window.since} to ${perf.window.until} (${perf.window.days} days), as of ${perf.as_of}; ` +
+    `Decisions of ${perf.window.since} to ${perf.window.until} (${perf.window.days} days), as of ${perf.as_of.slice(0, 16).replace("T", " ")} UTC; ` +
     `decisions through ${perf.matured_through} have matured (attribution window ${perf.attribution_window_days} days).`;
 }
 
-// A line with its interval as a shaded band: two traces (band, then line).
+// A line with its interval as a shaded band: two traces (band, then line). Days without a value
+// (nothing matured) are left out of the band, which would otherwise break at every gap.
 function banded(x, low, mid, high, name, color) {
+  const kept = x.map((_, k) => k).filter((k) => mid[k] !== null);
+  const pick = (values) => kept.map((k) => values[k]);
+  const [bx, blow, bhigh] = [pick(x), pick(low), pick(high)];
   return [
-    { x: [...x, ...[...x].reverse()], y: [...high, ...[...low].reverse()], type: "scatter", fill: "toself",
+    { x: [...bx, ...[...bx].reverse()], y: [...bhigh, ...[...blow].reverse()], type: "scatter", mode: "lines", fill: "toself",
       fillcolor: `${color}33`, line: { width: 0 }, hoverinfo: "skip", showlegend: false, name: `${name} 95% CI` },
     { x, y: mid, type: "scatter", mode: "lines+markers", name, line: { color }, connectgaps: false,
       hovertemplate: "%{x}: %{y:.2%}<extra>" + name + "</extra>" },
@@ -56,7 +60,9 @@ async function drawCharts(daily) {
     banded(x, band(g, "ci_low"), band(g, "conversion_rate"), band(g, "ci_high"), g === "treatment" ? "Treatment" : "Holdout", COLORS[g]));
   await Plotly.newPlot("conversion-chart", conversion,
     fmt.layout("Conversion per decision day (matured sends, Wilson 95% band)", { yaxis: { tickformat: ".0%" } }), fmt.config);
-  const lifts = days.map((d) => d.cumulative_lift);
+  // the lift so far, drawn on the days that added matured decisions
+  const lifts = days.map((d) => (d.treatment.matured + d.control.matured ? d.cumulative_lift : {}))
+    .map((l) => ({ absolute: l.absolute ?? null, ci_low: l.ci_low ?? null, ci_high: l.ci_high ?? null }));
   await Plotly.newPlot("lift-chart",
     banded(x, lifts.map((l) => l.ci_low), lifts.map((l) => l.absolute), lifts.map((l) => l.ci_high), "Lift", "#2ca02c"),
     fmt.layout("Lift so far (first day of the window through each day, Newcombe 95% CI)",

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -49,8 +50,13 @@ def sign_in(browser, server, key: str, then: str) -> None:
     browser.delete_all_cookies()
     browser.get(f"{server.url}{then}")  # the 401 page with the form, back to ``then``
     browser.get_log("browser")  # drained: the 401 of this page is expected
+    browser.execute_script("window.beforeSignIn = true;")  # gone once the next page has replaced this one
     browser.find_element(By.ID, "key").send_keys(key)
     browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+    # the click returns before the next page has loaded; scripts may fail while it is replaced
+    WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.execute_script("return !window.beforeSignIn && document.readyState === 'complete'")
+    )
 
 
 def console_errors(browser) -> list[dict]:
@@ -146,7 +152,8 @@ def test_the_campaign_page_shows_the_apis_figures_and_draws_them(browser, server
 
 def test_the_window_is_chosen_on_the_page(browser, server, keys, world) -> None:
     cid, day = world["campaign_id"], world["today"] - timedelta(days=20)
-    browser.get(f"{server.url}/dashboard/campaigns/{cid}?since={day}&until={day}")
+    sign_in(browser, server, keys["analyst"], f"/dashboard/campaigns/{cid}?since={day}&until={day}")
+    assert browser.current_url.endswith(f"?since={day}&until={day}")  # signed in, back to the same window
     loaded(browser, "campaign-performance-one-day")
     shown = figures(browser)
     assert (float(shown["treatment-sends"]), float(shown["lift"])) == (40, pytest.approx(0.1))
