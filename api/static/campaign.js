@@ -35,7 +35,7 @@ function showFigures(perf, daily) {
     "the lift is not trustworthy until the assignment is fixed." : "";
   box.className = srm.mismatch ? "srm alarm" : "srm";
   document.getElementById("as-of").textContent =
-    `Decisions of ${perf.window.since} to ${perf.window.until} (${perf.window.days} days), as of ${perf.as_of.slice(0, 16).replace("T", " ")} UTC; ` +
+    `Decisions of ${perf.window.since} to ${perf.window.until} (${perf.window.days} days), as of ${fmt.minute(perf.as_of)}; ` +
     `decisions through ${perf.matured_through} have matured (attribution window ${perf.attribution_window_days} days).`;
 }
 

@@ -29,8 +29,11 @@ const dashboard = {
     x === null || x === undefined ? "—"
       : x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }),
 
-  // An arm's parameter values, short enough for an axis: "loan · sms".
-  armLabel: (arm) => Object.values(arm.parameters).join(" · "),
+  // An arm key's values, short enough for an axis: "offer_type=loan|channel=sms" -> "loan · sms".
+  keyLabel: (key) => key.split("|").map((pair) => pair.split("=").pop()).join(" · "),
+
+  // A timestamp of the service to the minute: "2026-12-01 19:48 UTC".
+  minute: (iso) => `${iso.slice(0, 16).replace("T", " ")} UTC`,
 
   // A <dt>/<dd> pair; the raw value in data-value (the browser tests compare it to the JSON).
   figure(list, name, label, value, text, note) {

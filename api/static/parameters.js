@@ -16,7 +16,7 @@ function armRows(body) {
     row.dataset.posteriorMean = arm.posterior_mean;
     row.dataset.sends = arm.sends;
     const cells = [
-      arm.arm_key + (arm.is_default ? " (default, the holdout's)" : ""),
+      fmtp.keyLabel(arm.arm_key) + (arm.is_default ? " (default, the holdout's)" : ""),
       fmtp.number(arm.sends), fmtp.number(arm.matured), fmtp.number(arm.rewards, 1),
       fmtp.percent(arm.posterior_mean, 2),
       `${fmtp.percent(arm.ci_low, 2)} – ${fmtp.percent(arm.ci_high, 2)}`,
@@ -31,13 +31,13 @@ function armRows(body) {
   const s = body.statistics;
   document.getElementById("source").textContent =
     `Reward: ${body.reward_kind}; prior Beta(${body.prior.alpha}, ${body.prior.beta}); from ` +
-    (s.source === "service_snapshot" ? `the service's live statistics (refreshed ${s.refreshed_at})` : "the daily marts") +
+    (s.source === "service_snapshot" ? `the service's live statistics (refreshed ${fmtp.minute(s.refreshed_at)})` : "the daily marts") +
     (s.marts_as_of ? `, daily build of ${s.marts_as_of}` : ", no daily build yet") +
     (s.realtime_matured_through ? `, real-time feedback matured through ${s.realtime_matured_through}` : "") + ".";
 }
 
 async function armCharts(body) {
-  const names = body.arms.map(fmtp.armLabel);
+  const names = body.arms.map((a) => fmtp.keyLabel(a.arm_key));
   await Plotly.newPlot("prob-best-chart",
     [{ x: names, y: body.arms.map((a) => a.prob_best), type: "bar", name: "P(best)",
        hovertemplate: "%{x}<br>P(best) %{y:.1%}<extra></extra>" }],
@@ -66,8 +66,7 @@ async function heatmap(map, index) {
       `P(best) ${fmtp.percent(cell.prob_best)}`)));
   const rows = LABELS[map.rows_parameter] || map.rows_parameter;
   const columns = LABELS[map.columns_parameter] || map.columns_parameter;
-  // arm keys ("offer_type=loan|channel=sms") as their values on the axis
-  const shownColumns = map.columns.map((c) => c.split("|").map((p) => p.split("=").pop()).join(" · "));
+  const shownColumns = map.rows_parameter === "segment" ? map.columns.map(fmtp.keyLabel) : map.columns;
   await Plotly.newPlot(div,
     [{ z: value("posterior_mean"), x: shownColumns, y: map.rows, text: hover, type: "heatmap", colorscale: "Viridis",
        hovertemplate: `${rows} %{y}, ${columns} %{x}<br>%{text}<extra></extra>`,
