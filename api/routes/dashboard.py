@@ -9,6 +9,7 @@ site cannot make the browser send it); api.deps accepts that cookie for reads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from api.state import ServiceState
 from pipelines.apikeys import ApiKey
 from pipelines.campaign_store import list_campaigns, load_campaign_by_id
 from pipelines.dashboard_data import MAX_DAILY_DAYS, daily_performance, heatmaps
-from pipelines.errors import NotFound
+from pipelines.errors import NotFound, UserError
 from pipelines.performance import DEFAULT_DAYS, learning_statistics, resolve_window
 
 router = APIRouter(tags=["dashboard"])
@@ -100,28 +101,29 @@ def _message(request: Request, status: int, detail: str, next: str | None = None
     return templates.TemplateResponse(request, "message.html", context, status_code=status)
 
 
-def _page(request: Request, state: ServiceState, template: str, **context) -> Response:
+def _page(request: Request, state: ServiceState, template: str, load: Callable[[], dict]) -> Response:
+    """``template`` with what ``load`` reads, once the key may see it (a refused key learns nothing,
+    not even whether a campaign exists); the 401/403/404/422 page otherwise."""
     try:
         key = _viewer(request, state)
+        context = load()
     except HTTPException as exc:
         return _message(request, exc.status_code, exc.detail)
+    except UserError as exc:  # an unknown campaign, or one whose stored definition no longer validates
+        return _message(request, 404 if isinstance(exc, NotFound) else 422, str(exc))
     return templates.TemplateResponse(request, template, {"key_name": key.name, **context})
 
 
 def _campaign_page(request: Request, state: ServiceState, campaign_id: int, template: str) -> Response:
-    try:
-        _viewer(request, state)  # a refused key sees the 401/403 page, not whether the campaign exists
-        campaign = load_campaign_by_id(state.engine, campaign_id)
-    except HTTPException as exc:
-        return _message(request, exc.status_code, exc.detail)
-    except NotFound as exc:
-        return _message(request, 404, str(exc))
-    return _page(request, state, template, campaign=campaign, default_days=DEFAULT_DAYS)
+    def load() -> dict:
+        return {"campaign": load_campaign_by_id(state.engine, campaign_id), "default_days": DEFAULT_DAYS}
+
+    return _page(request, state, template, load)
 
 
 @router.get("/dashboard", include_in_schema=False)
 def index(request: Request, state: ServiceState = Depends(get_state)) -> Response:
-    return _page(request, state, "index.html", campaigns=list_campaigns(state.engine))
+    return _page(request, state, "index.html", lambda: {"campaigns": list_campaigns(state.engine)})
 
 
 @router.get("/dashboard/campaigns/{campaign_id}", include_in_schema=False)

@@ -71,6 +71,7 @@ def test_heatmaps_pool_the_arms_of_each_cell(server, keys, world) -> None:
 def test_the_cookie_signs_in_for_reads_only(server, keys, world) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as browser:
         assert browser.get("/dashboard").status_code == 401
+        assert browser.get("/dashboard/campaigns/99999").status_code == 401  # not even whether it exists
         wrong = browser.post("/dashboard/login", data={"key": keys["service"], "next": "/dashboard"})
         assert wrong.status_code == 403 and "needs admin or analyst" in wrong.text
         assert browser.post("/dashboard/login", data={"key": keys["revoked"]}).status_code == 401
