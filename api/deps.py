@@ -1,7 +1,9 @@
 """Request dependencies: the service state, the database engine, and API-key authentication.
 
 Routes declare who may call them with ``Depends(require_role(...))``; admin may call everything.
-A key is read from ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Checked keys are
+A key is read from ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``, or, for reads (GET
+and HEAD), from the dashboard's cookie (HttpOnly, SameSite=Strict: a browser cannot send a header
+when it follows a link, and another site cannot make it send the cookie). Checked keys are
 cached for ``KEY_CACHE_SECONDS`` per process (one database read per key and interval, not per
 request), so a revocation takes effect within that time.
 """
@@ -15,7 +17,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.state import ServiceState
 from pipelines.apikeys import ApiKey, authenticate
@@ -26,6 +28,13 @@ KEY_OFFLINE_SECONDS = 900.0  # as the offline eligibility cache (Settings.realti
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key in `X-API-Key`.")
+KEY_COOKIE = "campaignopt_key"
+_cookie = APIKeyCookie(
+    name=KEY_COOKIE,
+    auto_error=False,
+    description="The dashboard's cookie (POST /dashboard/login); reads only.",
+)
+READ_METHODS = ("GET", "HEAD")
 
 
 def get_state(request: Request) -> ServiceState:
@@ -72,11 +81,15 @@ _cache = _KeyCache()
 
 
 def current_key(
+    request: Request,
     state: ServiceState = Depends(get_state),
     bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
     header: str | None = Depends(_header),
+    cookie: str | None = Depends(_cookie),
 ) -> ApiKey:
     token = bearer.credentials if bearer is not None else header
+    if not token and request.method in READ_METHODS:
+        token = cookie
     if not token:
         raise HTTPException(
             401,

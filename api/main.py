@@ -10,11 +10,18 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from api import errors
 from api.lifespan import COMPONENTS, make_lifespan
-from api.routes import campaigns, feedback, health, optimize, performance
+from api.routes import campaigns, dashboard, feedback, health, optimize, performance
 from api.state import Component
 from pipelines.settings import Settings, get_settings
 
-ROUTERS = (health.router, campaigns.router, optimize.router, feedback.router, performance.router)
+ROUTERS = (
+    health.router,
+    campaigns.router,
+    optimize.router,
+    feedback.router,
+    performance.router,
+    dashboard.router,
+)
 
 
 def create_app(settings: Settings | None = None, components: Sequence[Component] | None = None) -> FastAPI:
