@@ -114,6 +114,10 @@ def test_a_broken_campaign_fails_alone_a_rerun_exits_0_an_empty_day_fails_and_a_
     rerun = _cli("daily", "--date", DAY.isoformat())
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout.startswith(f"daily_campaign_optimization {DAY}: success in ")
+    # Piped, as here: no progress bar (tests/pipelines/test_daily_progress.py has the terminal's).
+    assert "\x1b[" not in rerun.stdout  # no terminal codes
+    assert "starting Airflow" not in rerun.stdout and "decide card-cashback" not in rerun.stdout
+    assert not re.search(r"^done .* \d+/\d+", rerun.stdout, re.M)  # nor the bar's last frame
     with clean_engine.connect() as conn:
         lists = conn.execute(
             sa.text("select campaign_id, status from ops.send_lists where list_date = :d order by 1"),
@@ -148,9 +152,7 @@ def test_a_broken_campaign_fails_alone_a_rerun_exits_0_an_empty_day_fails_and_a_
     # ops.ingested_files and the day's ingest_rejected alert, and the day publishes.
     bad_day = DAY + timedelta(days=2)
     (inbox / bad_day.isoformat()).mkdir(parents=True, exist_ok=True)
-    (inbox / bad_day.isoformat() / "interactions.csv").write_text(
-        "event_id,decision_id\nonly,two\n"
-    )
+    (inbox / bad_day.isoformat() / "interactions.csv").write_text("event_id,decision_id\nonly,two\n")
     assert run_dag("daily_campaign_optimization", bad_day).state == "success"
     with clean_engine.connect() as conn:
         [(status, reason)] = conn.execute(
