@@ -139,12 +139,16 @@ def test_the_campaign_page_shows_the_apis_figures_and_draws_them(browser, server
     lift_text = browser.find_element(By.CSS_SELECTOR, "[data-figure='lift']").text
     assert lift_text.startswith("+5.0 pts") and "95% CI" in lift_text
     assert "consistent with the configured share" in browser.find_element(By.ID, "figures").text
-    # two bands and two lines; the lift's band and line; sends of the two groups
+    # the world posts conversions only: nobody opened or clicked
+    assert float(shown["treatment-ctr"]) == perf["treatment"]["click_through_rate"] == 0.0
+    assert shown["treatment-dwell"] == "" and perf["treatment"]["dwell_seconds_per_view"] is None
+    # two bands and two lines; the lift's band and line; sends and the funnel of the two groups
     assert (
         traces(browser, "conversion-chart"),
         traces(browser, "lift-chart"),
         traces(browser, "sends-chart"),
-    ) == (4, 2, 2)
+        traces(browser, "engagement-chart"),
+    ) == (4, 2, 2, 2)
     points = browser.execute_script("return document.getElementById('conversion-chart').data[1].y;")
     day = str(world["today"] - timedelta(days=20))
     assert points[[d["date"] for d in daily["days"]].index(day)] == pytest.approx(0.2)
