@@ -5,6 +5,7 @@ of each page is kept under test-artifacts/dashboard/ for a person to look at."""
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Iterator
 from datetime import timedelta
@@ -186,3 +187,20 @@ def test_the_parameters_page_shows_the_posteriors_and_heatmaps(browser, server, 
     assert [traces(browser, h.get_attribute("id")) for h in heatmaps] == [1, 1]
     hover = browser.execute_script("return document.getElementById('heatmap-0').data[0].text[1][1];")
     assert "posterior mean 18.00%" in hover and "95% credible interval" in hover
+    # the untested arms panel shows the suggestions endpoint's ranking, diffs included
+    report = get_json(server, keys["analyst"], f"/campaigns/{cid}/suggestions")
+    # no champion: by the evidence. loan/app_push pools its neighbours loan/sms (40 sends, 8
+    # conversions) and loan/email (none) under Beta(1, 9): Beta(9, 41), mean 0.18, sd sqrt(369 / 127500)
+    first = report["suggestions"][0]
+    assert (report["basis"], first["arm_key"]) == ("evidence", "offer_type=loan|channel=app_push")
+    assert (first["mean"], first["uncertainty"]) == pytest.approx((0.18, math.sqrt(369 / 127500)))
+    assert "+  channel: [email, sms, app_push]" in first["diff"]
+    rows = browser.find_elements(By.CSS_SELECTOR, "#suggestions tbody tr")
+    listed = report["suggestions"] + report["edges"]
+    assert [r.get_attribute("data-arm-key") for r in rows] == [s["arm_key"] for s in listed]
+    assert [float(r.get_attribute("data-mean")) for r in rows] == [s["mean"] for s in listed]
+    assert browser.find_element(By.ID, "suggestions-basis").get_attribute("data-basis") == report["basis"]
+    assert "add app_push to channel" in rows[0].text and "18.00%" in rows[0].text
+    rows[0].find_element(By.TAG_NAME, "summary").click()
+    assert "channel: [email, sms, app_push]" in rows[0].find_element(By.TAG_NAME, "pre").text
+    browser.save_screenshot(str(ARTIFACTS / "parameters-suggestions.png"))
