@@ -23,6 +23,16 @@ class GroupOut(BaseModel):
     explored: int
     revenue: float = Field(description="Attributed so far (pending decisions included).")
     cost: float = Field(description="sends x the campaign's channel_costs of each arm's channel.")
+    opens: int = Field(description="Matured decisions with an open in their window.")
+    clicks: int = Field(description="Matured decisions with a click in their window.")
+    views: int = Field(description="Matured decisions with a landing-page view in their window.")
+    dwell_seconds: float = Field(description="Seconds on the landing page, summed over matured decisions.")
+    open_rate: float | None = Field(description="opens / matured.")
+    click_through_rate: float | None = Field(description="clicks / matured.")
+    click_to_open_rate: float | None = Field(description="clicks / opens.")
+    view_rate: float | None = Field(description="views / matured.")
+    dwell_seconds_per_send: float | None = Field(description="dwell_seconds / matured.")
+    dwell_seconds_per_view: float | None = Field(description="dwell_seconds / views.")
 
 
 class LiftOut(BaseModel):

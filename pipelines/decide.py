@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -55,6 +55,7 @@ class ModelHandle:
     version: str
     scorer: Scorer
     quality: float = 0.5  # validation quality in [0, 1], for the confidence hybrid
+    model: Any = None  # the ResponseModel behind scorer, for readers beyond scoring (suggestions)
 
 
 @dataclass(frozen=True)

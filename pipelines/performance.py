@@ -97,6 +97,10 @@ with decided as (
 attributed as (
     select x.decision_id,
            bool_or(i.event_type = 'conversion') as converted,
+           bool_or(i.event_type = 'open') as opened,
+           bool_or(i.event_type = 'click') as clicked,
+           bool_or(i.event_type = 'view') as viewed,
+           sum(case when i.event_type = 'dwell' then i.value else 0 end) as dwell_seconds,
            sum(case when i.event_type <> 'conversion' then 0
                     when i.value > 0 then i.value
                     else %(conversion_value)s end) as revenue
@@ -113,6 +117,10 @@ select x.treatment_group, coalesce(a.params ->> 'channel', a.channel) as channel
        count(*) as sends,
        count(*) filter (where x.matures_at <= %(now)s) as matured,
        count(*) filter (where x.matures_at <= %(now)s and f.converted) as conversions,
+       count(*) filter (where x.matures_at <= %(now)s and f.opened) as opens,
+       count(*) filter (where x.matures_at <= %(now)s and f.clicked) as clicks,
+       count(*) filter (where x.matures_at <= %(now)s and f.viewed) as views,
+       coalesce(sum(f.dwell_seconds) filter (where x.matures_at <= %(now)s), 0) as dwell_seconds,
        count(*) filter (where x.explored) as explored,
        coalesce(sum(f.revenue), 0) as revenue
 from decided x
@@ -178,6 +186,7 @@ def _group(rows: Any) -> dict:
     sends, matured = int(rows["sends"].sum()), int(rows["matured"].sum())
     conversions = int(rows["conversions"].sum())
     return {
+        **_engagement(rows, matured),
         "sends": sends,
         "matured": matured,
         "pending": sends - matured,
@@ -186,6 +195,30 @@ def _group(rows: Any) -> dict:
         "explored": int(rows["explored"].sum()),
         "revenue": float(rows["revenue"].sum()),
         "cost": float(rows["cost"].sum()),
+    }
+
+
+def _engagement(rows: Any, matured: int) -> dict:
+    """The funnel before the conversion, over matured decisions (as conversions are): the share
+    of sends opened, clicked (click-through) and viewed, clicks per open, and dwell seconds per
+    send and per view."""
+    opens, clicks, views = (int(rows[k].sum()) for k in ("opens", "clicks", "views"))
+    dwell = float(rows["dwell_seconds"].sum())
+
+    def share(part: float, whole: int) -> float | None:
+        return part / whole if whole else None
+
+    return {
+        "opens": opens,
+        "clicks": clicks,
+        "views": views,
+        "dwell_seconds": dwell,
+        "open_rate": share(opens, matured),
+        "click_through_rate": share(clicks, matured),
+        "click_to_open_rate": share(clicks, opens),
+        "view_rate": share(views, matured),
+        "dwell_seconds_per_send": share(dwell, matured),
+        "dwell_seconds_per_view": share(dwell, views),
     }
 
 

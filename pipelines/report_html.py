@@ -101,6 +101,9 @@ def _summary_html(report: dict) -> str:
         ("Matured", f"{t['matured']:,}", f"{c['matured']:,}"),
         ("Conversions", f"{t['conversions']:,}", f"{c['conversions']:,}"),
         ("Conversion rate", percent(t["conversion_rate"]), percent(c["conversion_rate"])),
+        ("Opened", percent(t["open_rate"]), percent(c["open_rate"])),
+        ("Click-through", percent(t["click_through_rate"]), percent(c["click_through_rate"])),
+        ("Viewed the landing page", percent(t["view_rate"]), percent(c["view_rate"])),
         ("Revenue", money(t["revenue"]), money(c["revenue"])),
         ("Cost", money(t["cost"]), money(c["cost"])),
     ]

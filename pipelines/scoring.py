@@ -74,7 +74,7 @@ def model_handle(champion) -> ModelHandle:  # noqa: ANN001 - an ml.registry.Cham
         return model.score_matrix(customers, arms, allowed=allowed)  # NaN where not allowed
 
     quality = quality_from_auc(champion.quality) if np.isfinite(champion.quality) else 0.0
-    return ModelHandle(version=str(champion.version), scorer=scorer, quality=quality)
+    return ModelHandle(version=str(champion.version), scorer=scorer, quality=quality, model=model)
 
 
 def model_alert(

@@ -318,10 +318,14 @@ def audience_sample(conn: sa.Connection, spec: CampaignSpec, size: int, seed: in
     return frame
 
 
-def campaign_evidence(conn: sa.Connection, campaign: Campaign) -> Evidence:
+def campaign_evidence(
+    conn: sa.Connection, campaign: Campaign, statistics: tuple[np.ndarray, np.ndarray] | None = None
+) -> Evidence:
+    """From ``statistics`` (matured sends and reward sums per (segment, arm), e.g. a service's
+    live snapshot) when given, else from the last daily build's marts."""
     from pipelines.decide import segment_stats
 
-    pulls, rewards = segment_stats(conn, campaign)
+    pulls, rewards = statistics if statistics is not None else segment_stats(conn, campaign)
     params = campaign.spec.policy.params
     prior = (float(params.get("prior_alpha", 1.0)), float(params.get("prior_beta", 1.0)))
     return Evidence(pulls.sum(axis=0), rewards.sum(axis=0), prior)
@@ -369,17 +373,19 @@ def suggest(
     top: int = 10,
     sample: int = 2000,
     seed: int = 0,
+    statistics: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SuggestReport:
     """Ranked suggestions for campaign ``name``, each with the diff of its campaign file.
 
     ``model``: a ResponseModel (e.g. from :func:`load_champion`), None for the evidence only.
+    ``statistics``: (pulls, rewards) per (segment, arm) to use instead of the marts'.
     NotFound for an unknown campaign; UserError for a file of another campaign."""
     if top < 1 or sample < 1:
         raise UserError(f"top and sample must be >= 1, got top={top}, sample={sample}")
     campaign = load_campaign_by_name(engine, name)
     text, label = campaign_text(campaign, file)
     with engine.connect() as conn:
-        evidence = campaign_evidence(conn, campaign)
+        evidence = campaign_evidence(conn, campaign, statistics)
         customers = audience_sample(conn, campaign.spec, sample, seed) if model is not None else None
     if model is not None and (customers is None or customers.empty):
         model, model_note = (

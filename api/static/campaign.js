@@ -20,6 +20,12 @@ function showFigures(perf, daily) {
   fmt.figure(list, "revenue", "Revenue attributed", perf.revenue, fmt.number(perf.revenue, 2));
   fmt.figure(list, "cost", "Cost of sends", perf.cost, fmt.number(perf.cost, 2));
   fmt.figure(list, "roi", "Return on investment", perf.roi, fmt.percent(perf.roi), "((revenue − cost) / cost)");
+  fmt.figure(list, "treatment-ctr", "Treatment click-through", t.click_through_rate, fmt.percent(t.click_through_rate, 2),
+    `(${t.clicks} clicks; ${fmt.percent(t.open_rate)} opened, ${fmt.percent(t.view_rate)} viewed)`);
+  fmt.figure(list, "control-ctr", "Holdout click-through", c.click_through_rate, fmt.percent(c.click_through_rate, 2),
+    `(${c.clicks} clicks; ${fmt.percent(c.open_rate)} opened, ${fmt.percent(c.view_rate)} viewed)`);
+  fmt.figure(list, "treatment-dwell", "Treatment dwell per view", t.dwell_seconds_per_view,
+    t.dwell_seconds_per_view === null ? "—" : `${fmt.number(t.dwell_seconds_per_view, 1)} s`, "(on the landing page)");
   fmt.figure(list, "exploration", "Exploration share", perf.exploration_share, fmt.percent(perf.exploration_share));
   const srm = daily.sample_ratio;
   const verdict = srm.mismatch === null ? srm.reason
@@ -53,7 +59,17 @@ function banded(x, low, mid, high, name, color) {
   ];
 }
 
-async function drawCharts(daily) {
+// Opens, clicks, views and conversions per matured send, treatment beside holdout.
+function engagementTraces(perf) {
+  const steps = [["open_rate", "Opened"], ["click_through_rate", "Clicked"], ["view_rate", "Viewed"], ["conversion_rate", "Converted"]];
+  return ["treatment", "control"].map((g) => ({
+    x: steps.map(([, label]) => label), y: steps.map(([k]) => perf[g][k]), type: "bar",
+    name: g === "treatment" ? "Treatment" : "Holdout", marker: { color: COLORS[g] },
+    hovertemplate: "%{x}: %{y:.2%}<extra>" + g + "</extra>",
+  }));
+}
+
+async function drawCharts(perf, daily) {
   const days = daily.days, x = days.map((d) => d.date);
   const band = (g, k) => days.map((d) => (d[g][k] === null ? null : d[g][k]));
   const conversion = ["treatment", "control"].flatMap((g) =>
@@ -72,6 +88,8 @@ async function drawCharts(daily) {
     x, y: days.map((d) => d[g].sends), type: "bar", name: g === "treatment" ? "Treatment" : "Holdout", marker: { color: COLORS[g] },
   }));
   await Plotly.newPlot("sends-chart", sends, fmt.layout("Sends per decision day", { barmode: "stack" }), fmt.config);
+  await Plotly.newPlot("engagement-chart", engagementTraces(perf),
+    fmt.layout("Engagement funnel (share of matured sends)", { barmode: "group", yaxis: { tickformat: ".0%" } }), fmt.config);
 }
 
 async function main() {
@@ -82,7 +100,7 @@ async function main() {
       fmt.fetchJSON(`/campaigns/${id}/performance/daily?${query}`),
     ]);
     showFigures(perf, daily);
-    await drawCharts(daily);
+    await drawCharts(perf, daily);
     document.body.dataset.ready = "true";
   } catch (error) {
     fmt.showError(error);

@@ -76,6 +76,38 @@ async function heatmap(map, index) {
     fmtp.config);
 }
 
+// The untested arms panel (GET /campaigns/{id}/suggestions): one row per suggestion, its diff
+// folded under the row, then the edge proposals.
+function suggestionRows(report) {
+  const basis = document.getElementById("suggestions-basis");
+  basis.dataset.basis = report.basis;
+  const best = report.best_arm;
+  basis.textContent = `Ranked by the ${report.basis} (${report.note}), by mean + ${report.k} × uncertainty; ` +
+    `the best arm sent today is ${fmtp.keyLabel(best.arm_key)} at ${fmtp.percent(best.mean, 2)}. ` +
+    "Apply a diff to the campaign file, then `campaignopt campaign apply FILE`.";
+  const rows = document.querySelector("#suggestions tbody");
+  [...report.suggestions, ...report.edges].forEach((s, k) => {
+    const row = rows.insertRow();
+    row.dataset.armKey = s.arm_key;
+    row.dataset.mean = String(s.mean);
+    const diff = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = "show";
+    const code = document.createElement("pre");
+    code.textContent = s.diff;
+    diff.append(summary, code);
+    const rank = k < report.suggestions.length ? String(k + 1) : "edge";
+    const texts = [rank, fmtp.keyLabel(s.arm_key), s.change.summary, fmtp.percent(s.mean, 2), fmtp.percent(s.uncertainty, 2),
+      fmtp.points(s.lift_vs_best)];
+    texts.forEach((text, i) => {
+      const cell = row.insertCell();
+      cell.textContent = text;
+      if (i >= 3) cell.className = "number";
+    });
+    row.insertCell().appendChild(diff);
+  });
+}
+
 async function main() {
   const id = fmtp.campaignId();
   try {
@@ -86,6 +118,7 @@ async function main() {
     armRows(body);
     await armCharts(body);
     for (const [k, map] of maps.heatmaps.entries()) await heatmap(map, k);
+    suggestionRows(await fmtp.fetchJSON(`/campaigns/${id}/suggestions`));
     document.body.dataset.ready = "true";
   } catch (error) {
     fmtp.showError(error);

@@ -114,6 +114,10 @@ def print_report(figures: dict) -> None:
             ("Pending", "pending", count),
             ("Conversions", "conversions", count),
             ("Conversion rate", "conversion_rate", percent),
+            ("Opened (of matured)", "open_rate", percent),
+            ("Click-through (of matured)", "click_through_rate", percent),
+            ("Viewed the landing page", "view_rate", percent),
+            ("Dwell seconds per view", "dwell_seconds_per_view", number),
             ("Revenue", "revenue", money),
             ("Cost", "cost", money),
         )

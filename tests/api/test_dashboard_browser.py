@@ -5,6 +5,7 @@ of each page is kept under test-artifacts/dashboard/ for a person to look at."""
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Iterator
 from datetime import timedelta
@@ -139,12 +140,16 @@ def test_the_campaign_page_shows_the_apis_figures_and_draws_them(browser, server
     lift_text = browser.find_element(By.CSS_SELECTOR, "[data-figure='lift']").text
     assert lift_text.startswith("+5.0 pts") and "95% CI" in lift_text
     assert "consistent with the configured share" in browser.find_element(By.ID, "figures").text
-    # two bands and two lines; the lift's band and line; sends of the two groups
+    # the world posts conversions only: nobody opened or clicked
+    assert float(shown["treatment-ctr"]) == perf["treatment"]["click_through_rate"] == 0.0
+    assert shown["treatment-dwell"] == "" and perf["treatment"]["dwell_seconds_per_view"] is None
+    # two bands and two lines; the lift's band and line; sends and the funnel of the two groups
     assert (
         traces(browser, "conversion-chart"),
         traces(browser, "lift-chart"),
         traces(browser, "sends-chart"),
-    ) == (4, 2, 2)
+        traces(browser, "engagement-chart"),
+    ) == (4, 2, 2, 2)
     points = browser.execute_script("return document.getElementById('conversion-chart').data[1].y;")
     day = str(world["today"] - timedelta(days=20))
     assert points[[d["date"] for d in daily["days"]].index(day)] == pytest.approx(0.2)
@@ -182,3 +187,20 @@ def test_the_parameters_page_shows_the_posteriors_and_heatmaps(browser, server, 
     assert [traces(browser, h.get_attribute("id")) for h in heatmaps] == [1, 1]
     hover = browser.execute_script("return document.getElementById('heatmap-0').data[0].text[1][1];")
     assert "posterior mean 18.00%" in hover and "95% credible interval" in hover
+    # the untested arms panel shows the suggestions endpoint's ranking, diffs included
+    report = get_json(server, keys["analyst"], f"/campaigns/{cid}/suggestions")
+    # no champion: by the evidence. loan/app_push pools its neighbours loan/sms (40 sends, 8
+    # conversions) and loan/email (none) under Beta(1, 9): Beta(9, 41), mean 0.18, sd sqrt(369 / 127500)
+    first = report["suggestions"][0]
+    assert (report["basis"], first["arm_key"]) == ("evidence", "offer_type=loan|channel=app_push")
+    assert (first["mean"], first["uncertainty"]) == pytest.approx((0.18, math.sqrt(369 / 127500)))
+    assert "+  channel: [email, sms, app_push]" in first["diff"]
+    rows = browser.find_elements(By.CSS_SELECTOR, "#suggestions tbody tr")
+    listed = report["suggestions"] + report["edges"]
+    assert [r.get_attribute("data-arm-key") for r in rows] == [s["arm_key"] for s in listed]
+    assert [float(r.get_attribute("data-mean")) for r in rows] == [s["mean"] for s in listed]
+    assert browser.find_element(By.ID, "suggestions-basis").get_attribute("data-basis") == report["basis"]
+    assert "add app_push to channel" in rows[0].text and "18.00%" in rows[0].text
+    rows[0].find_element(By.TAG_NAME, "summary").click()
+    assert "channel: [email, sms, app_push]" in rows[0].find_element(By.TAG_NAME, "pre").text
+    browser.save_screenshot(str(ARTIFACTS / "parameters-suggestions.png"))

@@ -37,6 +37,15 @@ def seed_perf_world(engine: sa.Engine) -> Campaign:
     conversion_day = noon(DAY + timedelta(days=2))
     events = [(f"t{i}", "conversion", 0 if i < 6 else 250, conversion_day) for i in range(12)]
     events += [("t12", "conversion", 0, noon(DAY + timedelta(days=8))), ("t13", "open", 0, conversion_day)]
+    # the funnel (test_performance's docstring): opens, clicks, views with their dwell seconds
+    events += [(f"t{i}", "open", 0, conversion_day) for i in range(20) if i != 13]
+    events += [(f"t{i}", "click", 0, conversion_day) for i in range(15)]
+    viewed = (("view", 0), ("dwell", 30))
+    events += [(f"t{i}", kind, value, conversion_day) for i in range(10) for kind, value in viewed]
+    events += [("t12", "click", 0, noon(DAY + timedelta(days=8)))]  # outside t12's window
+    events += [("p0", "open", 0, noon(LATE + timedelta(days=1)))]  # pending on NOW
+    funnel = (("open", 0), ("click", 0), ("view", 0), ("dwell", 60))
+    events += [("c0", kind, value, conversion_day) for kind, value in funnel]
     events += [(f"c{i}", "conversion", None, conversion_day) for i in range(3)]
     events += [("p0", "conversion", 40, noon(LATE + timedelta(days=1)))]
     events += [(f"o{i}", "conversion", 0, noon(EARLY)) for i in range(5)]

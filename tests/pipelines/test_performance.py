@@ -7,6 +7,8 @@ clock is NOW = 2026-06-30 10:00 UTC, so decisions of 06-22 and before have matur
     day 06-01  treatment t0..t99: A for t0..t59, B for t60..t99; t0..t24 explored;
                t0..t11 convert on 06-03 (t0..t5 without value -> 100 each, t6..t11 worth 250);
                t12 converts on 06-09 (d + 8: outside its window), t13 only opens
+               funnel: t0..t19 open, t0..t14 click, t0..t9 view and dwell 30 s each; t12 also
+               clicks on 06-09 (outside); c0 opens, clicks, views, dwells 60 s; p0 opens (pending)
                control c0..c49 on A (c40..c49 decided in real time); c0..c2 convert (no value)
     day 06-25  treatment p0..p9 on A, p0 converts on 06-26 worth 40 (pending: window ends 07-02)
                control q0..q4 on A (pending)
@@ -15,6 +17,8 @@ clock is NOW = 2026-06-30 10:00 UTC, so decisions of 06-22 and before have matur
     treatment: 110 sends, 100 matured, 12 conversions (rate 0.12), revenue 6 x 100 + 6 x 250 + 40
                = 2140, cost 70 x 0.5 + 40 x 2.0 = 115, explored 25
     control:   55 sends, 50 matured, 3 conversions (rate 0.06), revenue 300, cost 27.5
+    engagement of matured sends: treatment 20 opened (0.2), 15 clicked (0.15; 0.75 of opens),
+               10 viewed (0.1), 300 s dwell (3 per send, 30 per view); control 1/1/1 of 50, 60 s
 """
 
 from __future__ import annotations
@@ -53,11 +57,29 @@ def wilson(x: int, n: int) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def figures(sends: int, matured: int, conversions: int, explored: int, revenue: float, cost: float) -> dict:
-    """A group's figures as campaign_performance gives them (pending and the rate follow)."""
-    rate = conversions / matured if matured else None
+def figures(
+    sends: int,
+    matured: int,
+    conversions: int,
+    explored: int,
+    revenue: float,
+    cost: float,
+    funnel: tuple[int, int, int, float] = (0, 0, 0, 0.0),
+) -> dict:
+    """A group's figures as campaign_performance gives them (pending and the rates follow);
+    ``funnel``: matured decisions opened, clicked, viewed, and their dwell seconds."""
+    opens, clicks, views, dwell = funnel
+
+    def share(part: float, whole: int) -> float | None:
+        return part / whole if whole else None
+
     return {"sends": sends, "matured": matured, "pending": sends - matured, "conversions": conversions,
-            "conversion_rate": rate, "explored": explored, "revenue": revenue, "cost": cost}  # fmt: skip
+            "conversion_rate": share(conversions, matured), "explored": explored, "revenue": revenue,
+            "cost": cost, "opens": opens, "clicks": clicks, "views": views, "dwell_seconds": dwell,
+            "open_rate": share(opens, matured), "click_through_rate": share(clicks, matured),
+            "click_to_open_rate": share(clicks, opens), "view_rate": share(views, matured),
+            "dwell_seconds_per_send": share(dwell, matured),
+            "dwell_seconds_per_view": share(dwell, views)}  # fmt: skip
 
 
 def newcombe(x1: int, n1: int, x0: int, n0: int) -> tuple[float, float]:
@@ -142,8 +164,14 @@ def test_performance_of_the_default_window_matches_the_hand_count(engine: sa.Eng
     out = campaign_performance(engine, perf, window, now=NOW)
     assert out["window"] == {"since": DAY, "until": NOW.date(), "days": 30}
     assert out["matured_through"] == date(2026, 6, 22)
-    assert out["treatment"] == figures(110, 100, conversions=12, explored=25, revenue=2140, cost=115)
-    assert out["control"] == figures(55, 50, conversions=3, explored=0, revenue=300, cost=27.5)
+    assert out["treatment"] == figures(
+        110, 100, conversions=12, explored=25, revenue=2140, cost=115, funnel=(20, 15, 10, 300.0)
+    )
+    assert out["control"] == figures(
+        55, 50, conversions=3, explored=0, revenue=300, cost=27.5, funnel=(1, 1, 1, 60.0)
+    )
+    assert out["treatment"]["click_to_open_rate"] == 0.75 and out["treatment"]["dwell_seconds_per_view"] == 30
+    assert out["control"]["dwell_seconds_per_send"] == pytest.approx(1.2)
     assert_lift_of_12_100_against_3_50(out["lift"])
     assert out["exploration_share"] == pytest.approx(25 / 110)
     assert (out["revenue"], out["cost"]) == (2440.0, 142.5)
@@ -155,9 +183,12 @@ def test_performance_of_the_default_window_matches_the_hand_count(engine: sa.Eng
 def test_a_window_of_one_day_and_maturity_by_the_clock(engine: sa.Engine, perf) -> None:
     """Only 06-25's 15 decisions; on 07-03 their window (ends 07-02) is over: p0's conversion counts."""
     window = Window(LATE, LATE)
-    assert campaign_performance(engine, perf, window, now=NOW)["treatment"]["conversions"] == 0
+    early = campaign_performance(engine, perf, window, now=NOW)["treatment"]
+    assert (early["conversions"], early["opens"], early["open_rate"]) == (0, 0, None)  # p0 opened: pending
     later = campaign_performance(engine, perf, window, now=datetime(2026, 7, 3, tzinfo=UTC))
-    assert later["treatment"] == figures(10, 10, conversions=1, explored=0, revenue=40, cost=5)
+    assert later["treatment"] == figures(
+        10, 10, conversions=1, explored=0, revenue=40, cost=5, funnel=(1, 0, 0, 0.0)
+    )
     assert later["control"]["matured"] == 5 and later["lift"]["absolute"] == pytest.approx(0.1)
     on_the_last_day = campaign_performance(engine, perf, window, now=datetime(2026, 7, 2, 23, tzinfo=UTC))
     assert on_the_last_day["pending"] == 15

@@ -79,6 +79,8 @@ def test_the_table_has_full_headers_and_percentages_even_on_80_columns(report) -
         assert header in wide, header
     assert re.search(r"2026-06-01 +100 +12 +12\.0% +50 +3 +6\.0% +\+6\.0 pp", wide), wide
     assert re.search(r"Conversion rate +12\.0% +6\.0%", wide)
+    assert re.search(r"Click-through \(of matured\) +15\.0% +2\.0%", wide)  # the funnel of perf_world
+    assert re.search(r"Dwell seconds per view +30\.0 +60\.0", wide)
     assert re.search(r"Lift \(treatment - holdout\) +\+6\.0 pp", wide)
     assert "-5.4 pp to +14.7 pp" in wide  # Newcombe's interval of test_performance, in points
     narrow = _rendered(report, 80)
