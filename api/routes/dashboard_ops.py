@@ -17,7 +17,8 @@ write of the API). It posts a form to ``/dashboard/alerts/{id}/acknowledge`` ins
   origin; every current browser sends Origin with a form POST, and a page cannot forge it. No
   per-session token is needed on top: a token defends against the same forged cross-origin POST
   that the Origin check already refuses, and would need server-side session state the dashboard
-  does not otherwise have.
+  does not otherwise have. (Behind a reverse proxy, the proxy must pass the ``Host`` header on
+  unchanged, or every button is refused.)
 """
 
 from __future__ import annotations
