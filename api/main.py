@@ -10,7 +10,16 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from api import errors
 from api.lifespan import COMPONENTS, make_lifespan
-from api.routes import campaigns, dashboard, feedback, health, optimize, performance, suggestions
+from api.routes import (
+    campaigns,
+    dashboard,
+    dashboard_ops,
+    feedback,
+    health,
+    optimize,
+    performance,
+    suggestions,
+)
 from api.state import Component
 from pipelines.settings import Settings, get_settings
 
@@ -22,6 +31,7 @@ ROUTERS = (
     performance.router,
     dashboard.router,
     suggestions.router,
+    dashboard_ops.router,
 )
 
 

@@ -54,6 +54,18 @@ const dashboard = {
     list.appendChild(pair);
   },
 
+  // A table row of text cells (numbers right-aligned); returns the row for its data attributes.
+  addRow(tbody, cells, numeric = []) {
+    const row = tbody.insertRow();
+    cells.forEach((content, k) => {
+      const cell = row.insertCell();
+      if (content instanceof Node) cell.appendChild(content);
+      else cell.textContent = content === null || content === undefined ? "—" : String(content);
+      if (numeric.includes(k)) cell.className = "number";
+    });
+    return row;
+  },
+
   layout: (title, extra = {}) => ({
     title: { text: title, x: 0.01, xanchor: "left", font: { size: 14 } },
     margin: { t: 56, r: 16, b: 56, l: 64 },
