@@ -10,7 +10,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from api import errors
 from api.lifespan import COMPONENTS, make_lifespan
-from api.routes import campaigns, dashboard, feedback, health, optimize, performance
+from api.routes import campaigns, dashboard, dashboard_learning, feedback, health, optimize, performance
 from api.state import Component
 from pipelines.settings import Settings, get_settings
 
@@ -21,6 +21,7 @@ ROUTERS = (
     feedback.router,
     performance.router,
     dashboard.router,
+    dashboard_learning.router,
 )
 
 

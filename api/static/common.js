@@ -61,4 +61,17 @@ const dashboard = {
     ...extra,
   }),
   config: { displaylogo: false, responsive: true },
+
+  // Run a page's drawing once loaded; body[data-ready] says when it is done ("true") or failed.
+  run(draw) {
+    document.addEventListener("DOMContentLoaded", async () => {
+      try {
+        await draw();
+        document.body.dataset.ready = "true";
+      } catch (error) {
+        dashboard.showError(error);
+        document.body.dataset.ready = "error";
+      }
+    });
+  },
 };
