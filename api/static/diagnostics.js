@@ -38,8 +38,10 @@ async function dailyCharts(body) {
     { x, y: days.map((d) => d.mean_propensity), type: "scatter", mode: "lines+markers", name: "Mean propensity of the chosen arm",
       line: { dash: "dot" }, connectgaps: false },
   ], fd.layout("Exploration per decision day", { yaxis: { tickformat: ".0%", range: [0, 1.05] } }), fd.config);
+  // the days with treatment decisions only: a day without any has no allocation to stack
+  const decided = days.filter((d) => d.allocation !== null);
   const allocation = body.arms.map((a, k) => ({
-    x, y: days.map((d) => (d.allocation === null ? null : d.allocation[k])), type: "scatter", mode: "lines",
+    x: decided.map((d) => d.date), y: decided.map((d) => d.allocation[k]), type: "scatter", mode: "lines+markers",
     stackgroup: "allocation", name: fd.keyLabel(a.arm_key), hovertemplate: "%{x}: %{y:.1%}<extra>%{fullData.name}</extra>",
   }));
   await Plotly.newPlot("allocation-chart", allocation,

@@ -23,7 +23,7 @@ function segmentRows(body) {
     const rate = s.reward_rate === null ? "no matured send"
       : `${fs.percent(s.reward_rate, 2)} (${fs.percent(s.ci_low, 1)} – ${fs.percent(s.ci_high, 1)})`;
     const best = s.best === null ? "no evidence yet"
-      : armText(s.best) + (s.tied_arms > 1 ? ` (tied with ${s.tied_arms - 1} other)` : "");
+      : armText(s.best) + (s.tied_arms > 1 ? ` (tied with ${s.tied_arms - 1} other${s.tied_arms > 2 ? "s" : ""})` : "");
     const cells = [
       s.segment, fs.number(s.sends), fs.number(s.matured), rate, best,
       s.best ? fs.percent(s.best.posterior_mean, 2) : "—",
@@ -60,7 +60,7 @@ async function segmentCharts(body) {
      { x: seen.map((s) => s.segment), y: seen.map((s) => s.best.ci_width), type: "scatter", mode: "markers",
        name: "Its credible-interval width", yaxis: "y2", hovertemplate: "%{x}: width %{y:.2%}<extra></extra>" }],
     fs.layout("How sure: P(best) of each segment's best arm, and its 95% credible-interval width",
-      { yaxis: { tickformat: ".0%", range: [0, 1] }, yaxis2: { tickformat: ".0%", overlaying: "y", side: "right" } }),
+      { yaxis: { tickformat: ".0%", range: [0, 1] }, yaxis2: { tickformat: ".0%", overlaying: "y", side: "right", rangemode: "tozero" } }),
     fs.config);
 }
 
