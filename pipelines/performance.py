@@ -359,6 +359,13 @@ def parameter_performance(
             {"parameter": name, "value": v, "arms": int(h.sum())} | r
             for v, h, r in zip(levels, has, rows, strict=True)
         ]
+    return posterior_view(campaign, statistics) | {"arms": arms, "parameters": values}
+
+
+def posterior_view(campaign: Campaign, statistics: dict) -> dict:
+    """What every view of the posteriors says about them: the campaign, its reward, the prior,
+    how P(best) is computed and where the statistics come from."""
+    prior = policy_prior(campaign)
     return {
         "campaign_id": campaign.campaign_id,
         "campaign": campaign.spec.name,
@@ -366,8 +373,6 @@ def parameter_performance(
         "prior": {"alpha": prior[0], "beta": prior[1]},
         "prob_best_method": f"monte_carlo ({PROB_BEST_DRAWS} draws, seed {PROB_BEST_SEED})",
         "statistics": statistics,
-        "arms": arms,
-        "parameters": values,
     }
 
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from pipelines.campaign_spec import arm_key
 from pipelines.campaign_store import Campaign
 from pipelines.domain import SEGMENTS
-from pipelines.performance import PROB_BEST_DRAWS, PROB_BEST_SEED, policy_prior, posteriors, wilson_interval
+from pipelines.performance import policy_prior, posterior_view, posteriors, wilson_interval
 
 TIE = 1e-12  # posterior means this close are equal (e.g. several arms still at the prior mean)
 
@@ -63,15 +63,7 @@ def segment_view(
                 row["gap"] = best["posterior_mean"] - arms[order[1]]["posterior_mean"]
             row["tied_arms"] = sum(abs(a["posterior_mean"] - best["posterior_mean"]) <= TIE for a in arms)
         segments.append(row)
-    return {
-        "campaign_id": campaign.campaign_id,
-        "campaign": campaign.spec.name,
-        "reward_kind": campaign.spec.reward.kind,
-        "prior": {"alpha": prior[0], "beta": prior[1]},
-        "prob_best_method": f"monte_carlo ({PROB_BEST_DRAWS} draws, seed {PROB_BEST_SEED})",
-        "statistics": statistics,
-        "segments": segments,
-    }
+    return posterior_view(campaign, statistics) | {"segments": segments}
 
 
 def _sends_per_segment(engine: sa.Engine, campaign_id: int) -> dict[str, int]:

@@ -65,16 +65,9 @@ async function offPolicy(ope) {
     `${fd.percent(ope.confidence, 0)} normal intervals.`;
   const rows = document.querySelector("#estimates tbody");
   for (const p of ope.policies) {
-    const row = rows.insertRow();
-    row.dataset.policy = p.policy;
-    for (const [key] of ESTIMATORS) row.dataset[key] = p[key] === null ? "" : p[key].value;
     const cells = [`${p.policy} — ${p.description}${p.reason ? ` (${p.reason})` : ""}`,
       ...ESTIMATORS.map(([key]) => interval(p[key])), p.ips === null ? "—" : fd.number(p.ips.effective_sample_size, 1)];
-    cells.forEach((text, k) => {
-      const cell = row.insertCell();
-      cell.textContent = text;
-      if (k > 0) cell.className = "number";
-    });
+    fd.row(rows, { policy: p.policy, ...Object.fromEntries(ESTIMATORS.map(([key]) => [key, p[key]?.value])) }, cells);
   }
   const shown = ope.policies.filter((p) => p.ips !== null);
   const traces = ESTIMATORS.map(([key, label]) => {

@@ -12,14 +12,6 @@ function armText(arm) {
 function segmentRows(body) {
   const rows = document.querySelector("#segments tbody");
   for (const s of body.segments) {
-    const row = rows.insertRow();
-    row.dataset.segment = s.segment;
-    row.dataset.sends = s.sends;
-    row.dataset.matured = s.matured;
-    row.dataset.rewardRate = s.reward_rate ?? "";
-    row.dataset.bestArmId = s.best ? s.best.arm_id : "";
-    row.dataset.probBest = s.best ? s.best.prob_best : "";
-    row.dataset.ciWidth = s.best ? s.best.ci_width : "";
     const rate = s.reward_rate === null ? "no matured send"
       : `${fs.percent(s.reward_rate, 2)} (${fs.percent(s.ci_low, 1)} – ${fs.percent(s.ci_high, 1)})`;
     const best = s.best === null ? "no evidence yet"
@@ -32,11 +24,10 @@ function segmentRows(body) {
       s.runner_up ? `${armText(s.runner_up)}: ${fs.percent(s.runner_up.posterior_mean, 2)}, P(best) ${fs.percent(s.runner_up.prob_best, 1)}` : "—",
       s.gap === null ? "—" : fs.points(s.gap),
     ];
-    cells.forEach((text, k) => {
-      const cell = row.insertCell();
-      cell.textContent = text;
-      if (k > 0 && k !== 4 && k !== 8) cell.className = "number";
-    });
+    fs.row(rows, {
+      segment: s.segment, sends: s.sends, matured: s.matured, rewardRate: s.reward_rate,
+      bestArmId: s.best?.arm_id, probBest: s.best?.prob_best, ciWidth: s.best?.ci_width,
+    }, cells, (k) => k > 0 && k !== 4 && k !== 8);
   }
   const st = body.statistics;
   document.getElementById("source").textContent =
