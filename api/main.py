@@ -13,6 +13,7 @@ from api.lifespan import COMPONENTS, make_lifespan
 from api.routes import (
     campaigns,
     dashboard,
+    dashboard_learning,
     dashboard_ops,
     feedback,
     health,
@@ -30,6 +31,7 @@ ROUTERS = (
     feedback.router,
     performance.router,
     dashboard.router,
+    dashboard_learning.router,
     suggestions.router,
     dashboard_ops.router,
 )

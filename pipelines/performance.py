@@ -6,7 +6,7 @@ or event counts at once, not at the next daily build), attributed by the marts' 
 (dbt/models/intermediate/int_decisions_attributed.sql, pipelines/attribution.py): a day window
 of w days gives a decision of UTC day d the events of days [d, d + w], matured once day d + w is
 over; a minute or hour window gives it the events of [decided_at, decided_at + w]. That
-rule is written here once, in :data:`_ATTRIBUTED_SQL`; a change of the marts' rule changes that
+rule is written here once, in :data:`_ATTRIBUTED_CTES`; a change of the marts' rule changes that
 query too.
 
 :func:`parameter_performance` turns (segment x arm) statistics — the service's live snapshot,
@@ -84,9 +84,9 @@ def resolve_window(today: date, since: date | None, until: date | None, days: in
 # raw.interactions skip the older days. Conversions and rates count matured decisions only:
 # counting early successes but not early failures would inflate recent rates (the marts' rewards
 # are null while pending; campaign_daily_kpis divides by every send, pending ones included).
-_ATTRIBUTED_SQL = """
+_ATTRIBUTED_CTES = """
 with decided as (
-    select decision_id, arm_id, decision_date, treatment_group, explored,
+    select decision_id, arm_id, decision_date, treatment_group, explored, segment, propensity,
            decided_at, decision_date + %(w)s as window_end_date,
            case when %(by_day)s
                 then cast(decision_date + %(w)s + 1 as timestamp) at time zone 'UTC'
@@ -113,6 +113,8 @@ attributed as (
                else i.occurred_at between x.decided_at and x.matures_at end
     group by x.decision_id
 )
+"""
+_ATTRIBUTED_SQL = _ATTRIBUTED_CTES + """
 select x.treatment_group, coalesce(a.params ->> 'channel', a.channel) as channel,
        count(*) as sends,
        count(*) filter (where x.matures_at <= %(now)s) as matured,
@@ -128,6 +130,16 @@ join ops.arms a on a.arm_id = x.arm_id
 left join attributed f on f.decision_id = x.decision_id
 group by 1, 2
 """
+# One row per decision of the window, by the same rule (the dashboard's diagnostics need the
+# decisions one by one: allocation per day, off-policy estimates).
+_DECISION_OUTCOMES_SQL = _ATTRIBUTED_CTES + """
+select x.decision_id, x.decision_date, x.treatment_group, x.arm_id, x.segment, x.propensity,
+       x.explored::int as explored, (x.matures_at <= %(now)s)::int as matured,
+       (x.matures_at <= %(now)s and coalesce(f.converted, false))::int as converted
+from decided x
+left join attributed f on f.decision_id = x.decision_id
+order by x.decision_date, x.decision_id
+"""
 
 
 def _matured_through(window: AttributionWindow, now: datetime) -> date:
@@ -142,20 +154,7 @@ def campaign_performance(engine: sa.Engine, campaign: Campaign, window: Window, 
     ROI, exploration share, the regret estimate and the pending decisions of ``window``."""
     spec = campaign.spec
     with engine.connect() as conn:
-        frame = read_frame(
-            conn,
-            _ATTRIBUTED_SQL,
-            {
-                "c": campaign.campaign_id,
-                "since": window.since,
-                "until": window.until,
-                "by_day": spec.window.by_day,
-                "w": spec.window.amount if spec.window.by_day else 0,
-                "s": spec.window.seconds,
-                "now": now,
-                "conversion_value": spec.reward.conversion_value,
-            },
-        )
+        frame = read_frame(conn, _ATTRIBUTED_SQL, _attribution_params(campaign, window, now))
         regret = regret_estimate(conn, campaign.campaign_id)
     frame["cost"] = frame["sends"] * frame["channel"].map(spec.channel_costs).fillna(0.0).astype(float)
     groups = {g: _group(frame[frame["treatment_group"] == g]) for g in ("treatment", "control")}
@@ -179,6 +178,28 @@ def campaign_performance(engine: sa.Engine, campaign: Campaign, window: Window, 
         "roi": (revenue - cost) / cost if cost else None,
         "regret": regret,
         "pending": treatment["pending"] + control["pending"],
+    }
+
+
+def decision_outcomes(engine: sa.Engine, campaign: Campaign, window: Window, *, now: datetime) -> Any:
+    """The window's decisions one by one (decision_id, decision_date, treatment_group, arm_id,
+    segment, propensity, explored, matured, converted), attributed as :func:`campaign_performance`
+    counts them: ``converted`` is false while a decision is pending."""
+    with engine.connect() as conn:
+        return read_frame(conn, _DECISION_OUTCOMES_SQL, _attribution_params(campaign, window, now))
+
+
+def _attribution_params(campaign: Campaign, window: Window, now: datetime) -> dict:
+    spec = campaign.spec
+    return {
+        "c": campaign.campaign_id,
+        "since": window.since,
+        "until": window.until,
+        "by_day": spec.window.by_day,
+        "w": spec.window.amount if spec.window.by_day else 0,
+        "s": spec.window.seconds,
+        "now": now,
+        "conversion_value": spec.reward.conversion_value,
     }
 
 
@@ -371,6 +392,13 @@ def parameter_performance(
             {"parameter": name, "value": v, "arms": int(h.sum())} | r
             for v, h, r in zip(levels, has, rows, strict=True)
         ]
+    return posterior_view(campaign, statistics) | {"arms": arms, "parameters": values}
+
+
+def posterior_view(campaign: Campaign, statistics: dict) -> dict:
+    """What every view of the posteriors says about them: the campaign, its reward, the prior,
+    how P(best) is computed and where the statistics come from."""
+    prior = policy_prior(campaign)
     return {
         "campaign_id": campaign.campaign_id,
         "campaign": campaign.spec.name,
@@ -378,8 +406,6 @@ def parameter_performance(
         "prior": {"alpha": prior[0], "beta": prior[1]},
         "prob_best_method": f"monte_carlo ({PROB_BEST_DRAWS} draws, seed {PROB_BEST_SEED})",
         "statistics": statistics,
-        "arms": arms,
-        "parameters": values,
     }
 
 

@@ -21,13 +21,13 @@ from fastapi.templating import Jinja2Templates
 from api.deps import ANALYST, KEY_COOKIE, current_key, get_state, require_role
 from api.models_dashboard import DailyPerformanceOut, HeatmapsOut
 from api.routes.campaigns import CampaignId
-from api.routes.performance import READ_ERRORS, service_now
+from api.routes.performance import READ_ERRORS, live_statistics, service_now
 from api.state import ServiceState
 from pipelines.apikeys import ApiKey
 from pipelines.campaign_store import list_campaigns, load_campaign_by_id
 from pipelines.dashboard_data import MAX_DAILY_DAYS, daily_performance, heatmaps
 from pipelines.errors import NotFound, UserError
-from pipelines.performance import DEFAULT_DAYS, learning_statistics, resolve_window
+from pipelines.performance import DEFAULT_DAYS, Window, resolve_window
 
 router = APIRouter(tags=["dashboard"])
 HERE = Path(__file__).resolve().parents[1]
@@ -38,14 +38,7 @@ COOKIE_SECONDS = 8 * 3600  # a working day; the key itself stays valid until rev
 
 
 # -- JSON -------------------------------------------------------------------------------------
-@router.get(
-    "/campaigns/{campaign_id}/performance/daily",
-    response_model=DailyPerformanceOut,
-    dependencies=[ANALYST],
-    responses=READ_ERRORS,
-)
-def get_daily_performance(
-    campaign_id: CampaignId,
+def daily_window(
     state: ServiceState = Depends(get_state),
     since: date | None = Query(None, description="First decision day (UTC); not with days."),
     until: date | None = Query(None, description="Last decision day (UTC); default today."),
@@ -55,14 +48,26 @@ def get_daily_performance(
         le=MAX_DAILY_DAYS,
         description=f"Days up to until (default {DEFAULT_DAYS}); not with since.",
     ),
+) -> Window:
+    """The window of a per-day view, as /performance names it (at most a year); 422 naming the bad
+    parameter."""
+    return resolve_window(service_now(state).date(), since, until, days)
+
+
+@router.get(
+    "/campaigns/{campaign_id}/performance/daily",
+    response_model=DailyPerformanceOut,
+    dependencies=[ANALYST],
+    responses=READ_ERRORS,
+)
+def get_daily_performance(
+    campaign_id: CampaignId, state: ServiceState = Depends(get_state), window: Window = Depends(daily_window)
 ) -> dict:
     """Per decision day: each group's conversion with its Wilson 95% interval, revenue and cost, the
     cumulative lift (Newcombe's CI); and the sample-ratio-mismatch check of the holdout share (chi-square)
     over the window. The window as /performance; at most a year."""
-    now = service_now(state)
-    window = resolve_window(now.date(), since, until, days)
     campaign = load_campaign_by_id(state.engine, campaign_id)
-    return daily_performance(state.engine, campaign, window, now=now)
+    return daily_performance(state.engine, campaign, window, now=service_now(state))
 
 
 @router.get(
@@ -75,10 +80,7 @@ def get_heatmaps(campaign_id: CampaignId, state: ServiceState = Depends(get_stat
     """Posterior mean reward with its 95% credible interval and P(best) per cell: offer_type x channel
     and time_of_day x day_of_week (pooled over the arms of a cell, when the campaign varies both), and
     segment x arm, from the same statistics as /parameters/performance."""
-    realtime = state.components.get("realtime")
-    snapshot = realtime.loaded_snapshot if realtime else None
-    refreshed_at = realtime.refreshed_at if snapshot else None
-    campaign, pulls, rewards, source = learning_statistics(state.engine, campaign_id, snapshot, refreshed_at)
+    campaign, pulls, rewards, source = live_statistics(state, campaign_id)
     return {
         "campaign_id": campaign.campaign_id,
         "campaign": campaign.spec.name,

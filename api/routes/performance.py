@@ -32,6 +32,15 @@ def service_now(state: ServiceState) -> datetime:
     return realtime.now() if realtime is not None else datetime.now(UTC)
 
 
+def live_statistics(state: ServiceState, campaign_id: int) -> tuple:
+    """pipelines.performance.learning_statistics from this worker's snapshot, what it decides from
+    (the mart for a campaign the snapshot does not hold): (campaign, pulls, rewards, source)."""
+    realtime = state.components.get("realtime")
+    snapshot = realtime.loaded_snapshot if realtime else None  # None: read the mart instead
+    refreshed_at = realtime.refreshed_at if snapshot else None
+    return learning_statistics(state.engine, campaign_id, snapshot, refreshed_at)
+
+
 @router.get(
     "/{campaign_id}/performance",
     response_model=CampaignPerformanceOut,
@@ -66,8 +75,5 @@ def get_parameter_performance(campaign_id: CampaignId, state: ServiceState = Dep
     """Per active arm and per parameter value: sends, matured rewards, the Beta posterior (mean, 95%
     credible interval) under the policy's prior, and the probability of being best (seeded Monte
     Carlo). From this worker's live statistics (``statistics`` says which and as of when)."""
-    realtime = state.components.get("realtime")
-    snapshot = realtime.loaded_snapshot if realtime else None  # None: read the mart instead
-    refreshed_at = realtime.refreshed_at if snapshot else None
-    campaign, pulls, rewards, source = learning_statistics(state.engine, campaign_id, snapshot, refreshed_at)
+    campaign, pulls, rewards, source = live_statistics(state, campaign_id)
     return parameter_performance(state.engine, campaign, pulls, rewards, source)

@@ -12,9 +12,8 @@ from fastapi import APIRouter, Depends, Query
 from api.deps import ANALYST, get_state
 from api.models_suggestions import SuggestionsOut
 from api.routes.campaigns import CampaignId
-from api.routes.performance import READ_ERRORS
+from api.routes.performance import READ_ERRORS, live_statistics
 from api.state import ServiceState
-from pipelines.performance import learning_statistics
 from pipelines.suggest import load_champion, suggest
 
 router = APIRouter(prefix="/campaigns", tags=["dashboard"])
@@ -48,10 +47,7 @@ def get_suggestions(
     a model), the next value where the best send time sits at the campaign's edge, and for each
     the unified diff of the stored campaign definition that a person applies. The evidence is
     the statistics the parameter pages show (this worker's snapshot, else the marts)."""
-    realtime = state.components.get("realtime")
-    snapshot = realtime.loaded_snapshot if realtime else None
-    refreshed_at = realtime.refreshed_at if snapshot else None
-    campaign, pulls, rewards, _ = learning_statistics(state.engine, campaign_id, snapshot, refreshed_at)
+    campaign, pulls, rewards, _ = live_statistics(state, campaign_id)
     model, note = _serving_model(state)
     report = suggest(
         state.engine,

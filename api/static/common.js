@@ -73,4 +73,30 @@ const dashboard = {
     ...extra,
   }),
   config: { displaylogo: false, responsive: true },
+
+  // A table row: ``data`` in its dataset (the browser tests read them), ``texts`` as cells, those
+  // whose index ``numeric`` accepts right-aligned.
+  row(tbody, data, texts, numeric = (k) => k > 0) {
+    const row = tbody.insertRow();
+    for (const [key, value] of Object.entries(data)) row.dataset[key] = value ?? "";
+    texts.forEach((text, k) => {
+      const cell = row.insertCell();
+      cell.textContent = text;
+      if (numeric(k)) cell.className = "number";
+    });
+    return row;
+  },
+
+  // Run a page's drawing once loaded; body[data-ready] says when it is done ("true") or failed.
+  run(draw) {
+    document.addEventListener("DOMContentLoaded", async () => {
+      try {
+        await draw();
+        document.body.dataset.ready = "true";
+      } catch (error) {
+        dashboard.showError(error);
+        document.body.dataset.ready = "error";
+      }
+    });
+  },
 };

@@ -17,6 +17,10 @@ decisions, their conversions (no value: 100 each) posted to POST /feedback:
     offer_type x channel: credit_card/email 20/2 -> Beta(3, 27), credit_card/sms 40/4 -> Beta(5, 45),
         loan/email 0/0 -> Beta(1, 9), loan/sms 40/8 -> Beta(9, 41)
     segment x arm: middle_mid A0 10/1, A3 40/8; young_low A0 10/1, A1 40/4; the others the prior
+
+The logged propensity and explored flag of the treatment decisions (tests/api/
+test_dashboard_learning.py derives the off-policy estimates from them): T - 20 A3 0.8, not
+explored; T - 19 A1 0.4, all explored; T - 1 A3 0.5, not explored.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ PLAN = (
     (19, "young_low", "treatment", 1, 40, 4),
     (19, "young_low", "control", 0, 10, 1),
 )
+# (day offset, group) -> (propensity, explored) of its decisions; control keeps 1.0, not explored
+LOGGED = {(20, "treatment"): (0.8, False), (19, "treatment"): (0.4, True)}
 
 
 def build_world(server, keys: dict, engine: sa.Engine) -> dict:
@@ -61,6 +67,8 @@ def build_world(server, keys: dict, engine: sa.Engine) -> dict:
             decision_id = f"{group[0]}{back}-{i}"
             rows.append({"decision_id": decision_id, "arm_id": arms[arm], "treatment_group": group,
                          "source": "realtime", "decision_date": day})  # fmt: skip
+            if (back, group) in LOGGED:
+                rows[-1]["propensity"], rows[-1]["explored"] = LOGGED[back, group]
             segments[decision_id] = segment
             if i < converting:
                 at = noon(day + timedelta(days=1)).isoformat()

@@ -109,8 +109,8 @@ def test_the_index_lists_the_campaigns(browser, server, keys, world) -> None:
     row = browser.find_element(By.CSS_SELECTOR, f"tr[data-campaign-id='{world['campaign_id']}']")
     assert "dashboard-demo" in row.text and "20.0%" in row.text
     links = [a.get_attribute("href") for a in row.find_elements(By.TAG_NAME, "a")]
-    assert links == [f"{server.url}/dashboard/campaigns/{world['campaign_id']}",
-                     f"{server.url}/dashboard/campaigns/{world['campaign_id']}/parameters"]  # fmt: skip
+    page = f"{server.url}/dashboard/campaigns/{world['campaign_id']}"
+    assert links == [page, f"{page}/parameters", f"{page}/segments", f"{page}/diagnostics"]
     browser.save_screenshot(str(ARTIFACTS / "index.png"))
     assert console_errors(browser) == []
 
