@@ -181,7 +181,10 @@ def run_demo(config: DemoConfig, progress: Callable[[str], None] = print) -> Dem
     if config.history_days:
         from pipelines.demo_history import run_history
 
-        run_history(engine, config.start, config.history_days, config.marts_every, simulate, progress)
+        history = run_history(
+            engine, config.start, config.history_days, config.marts_every, simulate, progress
+        )
+        summary.days.extend(_weeks(history))
         if config.retrain:
             summary.retrain = _retrain(config.start + timedelta(days=config.history_days - 1), progress)
     for i in range(config.days):
@@ -213,6 +216,28 @@ def run_demo(config: DemoConfig, progress: Callable[[str], None] = print) -> Dem
             campaign_query=f"since={config.start}&until={last}",  # the demo's days, whatever today is
         )
     return summary
+
+
+def _weeks(history: list) -> list[dict]:
+    """The history's simulated outcomes a week at a time (a day's holdout is too small to read)."""
+    rows = []
+    for i in range(0, len(history), 7):
+        week = history[i : i + 7]
+        total = SimulatedOutcome(
+            *(sum(getattr(h.outcome, f) for h in week) for f in SimulatedOutcome.__dataclass_fields__)
+        )
+        rows.append(
+            {
+                "date": f"{week[0].day}..{week[-1].day:%d}",
+                "lists": sum(h.lists for h in week),
+                "rows": sum(h.sends for h in week),
+                "model_version": None,
+                "simulated_events": total.events,
+                "treatment_rate": total.treatment_rate,
+                "control_rate": total.control_rate,
+            }
+        )
+    return rows
 
 
 def screenshot_dir(settings) -> Path:

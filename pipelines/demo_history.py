@@ -16,6 +16,7 @@ statistics a day older — a slower learner than the daily job, not a better one
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -64,10 +65,17 @@ def run_history(
 ) -> list[HistoryDay]:
     """``days`` days from ``start`` in order; a line of progress every week and at the end."""
     out = []
-    for i in range(days):
-        day = start + timedelta(days=i)
-        out.append(run_history_day(engine, day, build_marts=i % marts_every == 0, simulate=simulate))
-        if (i + 1) % 7 == 0 or i + 1 == days:
-            sends = sum(h.sends for h in out)
-            progress(f"history {start} .. {day}: {i + 1} days, {sends:,} sends decided and answered")
+    scoring_log = logging.getLogger("pipelines.scoring")
+    level = scoring_log.level
+    # "no champion yet, deciding with the bandit alone", once per list: expected before the first retraining
+    scoring_log.setLevel(logging.ERROR)
+    try:
+        for i in range(days):
+            day = start + timedelta(days=i)
+            out.append(run_history_day(engine, day, build_marts=i % marts_every == 0, simulate=simulate))
+            if (i + 1) % 7 == 0 or i + 1 == days:
+                sends = sum(h.sends for h in out)
+                progress(f"history {start} .. {day}: {i + 1} days, {sends:,} sends decided and answered")
+    finally:
+        scoring_log.setLevel(level)
     return out

@@ -50,7 +50,8 @@ def model_vs_bandit(engine: sa.Engine, valid_window: str) -> dict | None:
                where treatment_group = 'treatment' and decision_date <= %(u)s""",
             {"u": until},
         )
-    rows["converted"] = rows["converted"].astype(int)
+    # read_frame keeps PostgreSQL's booleans as text ('t'/'f')
+    rows["converted"] = rows["converted"].astype(str).str.lower().isin(("t", "true", "1")).astype(int)
     day = pd.to_datetime(rows["decision_date"]).dt.date
     train, valid = rows[day < since], rows[day >= since].reset_index(drop=True)
     if train.empty or valid["converted"].nunique() < 2:

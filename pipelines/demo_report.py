@@ -36,7 +36,7 @@ def print_demo_report(summary, config) -> None:
     cols += ["lift_ci", "exploration_rate", "estimated_regret", "roi"]
     print_kpi_table(kpis, "KPIs so far (matured, attributed sends; the newest days are still pending)", cols)
     print_figure_table(
-        "simulated conversion rate of each day's sends (the simulator knows at once)",
+        "simulated conversion rate of the sends, a week of history, then a day, per row (known at once)",
         DAY_COLUMNS,
         summary.days,
     )
@@ -65,7 +65,7 @@ def recent_lift(engine, last_day) -> list[dict]:
         until = last_day - timedelta(days=campaign.spec.attribution_window_days + 1)
         window = Window(until - timedelta(days=RECENT_DAYS - 1), until)
         perf = campaign_performance(engine, campaign, window, now=now)
-        rows.append({"campaign": c["name"], "window": f"{window.since}..{window.until}", **perf})
+        rows.append({**perf, "campaign": c["name"], "window": f"{window.since}..{window.until}"})
     return rows
 
 
