@@ -37,15 +37,18 @@ WORLD_SEED = 7
 
 @dataclass
 class DemoConfig:
-    start: date = date(2026, 11, 2)
-    days: int = 6
-    customers: int = 20_000
+    start: date = date(2026, 11, 2)  # the first day of the history (or of the Airflow days without one)
+    history_days: int = 24  # days through the daily job's functions in-process (pipelines.demo_history)
+    days: int = 2  # then days through the real daily DAG in Airflow
+    customers: int = 40_000
     lag_days: int = 1
     seed: int = 42
-    retrain_after: int | None = 4  # retrain after this many days (None: never)
-    campaigns_dir: Path = REPO / "campaigns"
+    retrain: bool = True  # the retraining DAG after the history (or after the first Airflow day)
+    marts_every: int = 2  # the history rebuilds the marts every this many days
+    campaigns_dir: Path = REPO / "campaigns" / "demo"  # the examples, tuned for a short demo
     realtime_campaign: str = "cross-sell"  # its policy blends the champion model, when there is one
     realtime_customers: int = 6  # real-time decisions after the daily loop (0: no service)
+    screenshots: bool = True  # of the dashboard's pages, while the service runs (needs chromium)
 
 
 @dataclass
@@ -53,6 +56,8 @@ class DemoSummary:
     days: list[dict] = field(default_factory=list)
     retrain: dict | None = None
     realtime: RealtimeSummary | None = None
+    model_vs_bandit: dict | None = None  # set by the report (pipelines.demo_model)
+    recent_lift: list[dict] = field(default_factory=list)  # set by the report
 
 
 def write_customer_files(inbox: Path, day: date, customers: int, seed: int) -> tuple[Path, Path]:
@@ -169,8 +174,21 @@ def run_demo(config: DemoConfig, progress: Callable[[str], None] = print) -> Dem
     progress(f"customer base: {config.customers} customers and their consents in the inbox of {config.start}")
 
     summary = DemoSummary()
+
+    def simulate(day: date) -> SimulatedOutcome:
+        return write_interaction_files(engine, settings.inbox_dir, day, config.lag_days)
+
+    if config.history_days:
+        from pipelines.demo_history import run_history
+
+        history = run_history(
+            engine, config.start, config.history_days, config.marts_every, simulate, progress
+        )
+        summary.days.extend(_weeks(history))
+        if config.retrain:
+            summary.retrain = _retrain(config.start + timedelta(days=config.history_days - 1), progress)
     for i in range(config.days):
-        day = config.start + timedelta(days=i)
+        day = config.start + timedelta(days=config.history_days + i)
         run_dag("daily_campaign_optimization", day)
         outcome = write_interaction_files(engine, settings.inbox_dir, day, config.lag_days)
         day_info = _day_info(engine, day) | {
@@ -184,17 +202,56 @@ def run_demo(config: DemoConfig, progress: Callable[[str], None] = print) -> Dem
             f"(model {day_info['model_version'] or 'none'}); the simulated customers convert at "
             f"{outcome.treatment_rate:.2%} (holdout {outcome.control_rate:.2%})"
         )
-        if config.retrain_after and i + 1 == config.retrain_after:
-            # A short demo has few matured days: let the retraining start from two dates and
-            # validate on the newest one (production keeps the DAG's stricter defaults).
-            run_dag("model_retraining", day, conf={"min_days": 2, "validation_days": 1, "min_examples": 500})
-            summary.retrain = _champion_info()
-            progress(f"{day}: retraining -> {_describe_champion(summary.retrain)}")
+        if config.retrain and not config.history_days and i == 0:
+            summary.retrain = _retrain(day, progress)
     if config.realtime_customers:
+        last = config.start + timedelta(days=config.history_days + config.days - 1)
         summary.realtime = run_realtime_demo(
-            engine, settings, config.realtime_campaign, config.realtime_customers, progress
+            engine,
+            settings,
+            config.realtime_campaign,
+            config.realtime_customers,
+            progress,
+            screenshots=screenshot_dir(settings) if config.screenshots else None,
+            campaign_query=f"since={config.start}&until={last}",  # the demo's days, whatever today is
         )
     return summary
+
+
+def _weeks(history: list) -> list[dict]:
+    """The history's simulated outcomes a week at a time (a day's holdout is too small to read)."""
+    rows = []
+    for i in range(0, len(history), 7):
+        week = history[i : i + 7]
+        total = SimulatedOutcome(
+            *(sum(getattr(h.outcome, f) for h in week) for f in SimulatedOutcome.__dataclass_fields__)
+        )
+        rows.append(
+            {
+                "date": f"{week[0].day}..{week[-1].day:%d}",
+                "lists": sum(h.lists for h in week),
+                "rows": sum(h.sends for h in week),
+                "model_version": None,
+                "simulated_events": total.events,
+                "treatment_rate": total.treatment_rate,
+                "control_rate": total.control_rate,
+            }
+        )
+    return rows
+
+
+def screenshot_dir(settings) -> Path:
+    return settings.home / "demo" / "screenshots"
+
+
+def _retrain(day: date, progress: Callable[[str], None]) -> dict | None:
+    """The retraining DAG through Airflow as of ``day``, with its production defaults."""
+    from pipelines.orchestration import run_dag
+
+    run_dag("model_retraining", day)
+    champion = _champion_info()
+    progress(f"{day}: retraining -> {_describe_champion(champion)}")
+    return champion
 
 
 def _day_info(engine: sa.Engine, day: date) -> dict:

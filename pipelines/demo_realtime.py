@@ -3,7 +3,11 @@
 After the daily loop, `campaignopt serve` starts on a free loopback port against the demo's
 database; a service API key (revoked at the end) makes real-time decisions for a few customers
 of a campaign's latest list (``POST /optimize``), posts an open and a conversion for some of them
-(``POST /feedback``) and reads ``GET /readyz``. The server is always stopped, on error too.
+(``POST /feedback``) and reads ``GET /readyz``. Then, when chromium is installed, an analyst key
+(revoked too) signs in to the dashboard and every page its index links to for the demo's
+campaigns is saved as a PNG (:mod:`pipelines.screenshots`). The server is always stopped, on
+error too: a service left behind by `make demo` would hold a port with nobody to stop it, so the
+report prints how to start one instead.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +25,7 @@ import sqlalchemy as sa
 
 from pipelines.apikeys import create_key, revoke_key
 from pipelines.db import database_url
+from pipelines.screenshots import Screenshot, browser_missing, screenshot_dashboard
 from pipelines.serve_process import start_server, stop_server
 from pipelines.settings import Settings
 
@@ -32,6 +38,8 @@ class RealtimeSummary:
     url: str | None = None  # where the service answered (stopped since)
     readiness: dict[str, Any] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
+    screenshots: list[Screenshot] = field(default_factory=list)
+    screenshot_note: str | None = None  # why there are none
 
 
 def demo_customers(engine: sa.Engine, campaign: str, n: int) -> tuple[int, list[str]]:
@@ -61,8 +69,11 @@ def run_realtime_demo(
     campaign: str,
     n_customers: int,
     progress: Callable[[str], None] = print,
+    screenshots: Path | None = None,
+    campaign_query: str = "",
 ) -> RealtimeSummary:
-    """Serve, decide for ``n_customers`` customers of ``campaign``, post feedback, stop."""
+    """Serve, decide for ``n_customers`` customers of ``campaign``, post feedback, save screenshots
+    of the dashboard into ``screenshots`` (None: none), stop."""
     summary = RealtimeSummary(campaign)
     campaign_id, customers = demo_customers(engine, campaign, n_customers)
     if not customers:
@@ -85,6 +96,8 @@ def run_realtime_demo(
                 summary.rows.append(_decide_and_report(client, campaign_id, customer, i))
             ready = client.get("/readyz")
             summary.readiness = {"status_code": ready.status_code, **ready.json()}
+        if screenshots is not None:
+            _screenshots(engine, server.url, screenshots, campaign_query, summary, progress)
     finally:
         if server is not None:
             stop_server(server)
@@ -92,6 +105,25 @@ def run_realtime_demo(
     decided = sum(1 for r in summary.rows if r.get("decision_id"))
     progress(f"real time: {decided} decisions, readyz {summary.readiness.get('status', '?')}; server stopped")
     return summary
+
+
+def _screenshots(
+    engine: sa.Engine, url: str, out_dir: Path, query: str, summary: RealtimeSummary, progress
+) -> None:
+    """The dashboard's pages for every campaign, as PNGs, signed in with a short-lived analyst key."""
+    summary.screenshot_note = browser_missing()
+    if summary.screenshot_note:
+        progress(summary.screenshot_note)
+        return
+    with engine.connect() as conn:
+        campaign_ids = list(conn.execute(sa.text("select campaign_id from ops.campaigns")).scalars())
+    key_name = f"demo-analyst-{uuid.uuid4().hex[:8]}"
+    _, token = create_key(engine, key_name, "analyst")
+    try:
+        summary.screenshots = screenshot_dashboard(url, token, campaign_ids, out_dir, query)
+    finally:
+        revoke_key(engine, key_name)
+    progress(f"dashboard: {len(summary.screenshots)} pages saved as PNG in {out_dir}")
 
 
 # Feedback for the i-th customer: nothing, an open, an open and a conversion (in turn).

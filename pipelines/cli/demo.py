@@ -8,17 +8,30 @@ from pipelines.cli.daily import _parse_date
 
 
 def demo(
-    days: int = typer.Option(6, "--days", min=1, help="Simulated days to run through the daily DAG."),
-    customers: int = typer.Option(20_000, "--customers", min=100, help="Customers in the generated base."),
+    history_days: int = typer.Option(
+        24, "--history-days", min=0, help="Earlier days through the daily job's functions in-process."
+    ),
+    days: int = typer.Option(2, "--days", min=0, help="Then days through the daily DAG in Airflow."),
+    customers: int = typer.Option(40_000, "--customers", min=100, help="Customers in the generated base."),
     start: str = typer.Option("2026-11-02", "--start", help="First logical date."),
-    retrain_after: int = typer.Option(4, "--retrain-after", min=0, help="Retrain after N days (0: never)."),
+    retrain: bool = typer.Option(
+        True, "--retrain/--no-retrain", help="Run the retraining DAG after the history."
+    ),
+    screenshots: bool = typer.Option(
+        True, "--screenshots/--no-screenshots", help="Screenshots of the dashboard (needs chromium)."
+    ),
 ) -> None:
-    """Start the database, apply the campaigns, and run simulated days through Airflow."""
+    """Start the database, apply the campaigns, simulate a history, run the last days through Airflow."""
     from pipelines.demo import DemoConfig, run_demo
     from pipelines.demo_report import print_demo_report
 
     config = DemoConfig(
-        start=_parse_date(start), days=days, customers=customers, retrain_after=retrain_after or None
+        start=_parse_date(start),
+        history_days=history_days,
+        days=days,
+        customers=customers,
+        retrain=retrain,
+        screenshots=screenshots,
     )
     summary = run_demo(config, progress=lambda line: typer.echo(f"- {line}"))
     print_demo_report(summary, config)

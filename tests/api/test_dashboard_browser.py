@@ -12,11 +12,11 @@ from datetime import timedelta
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from pipelines.screenshots import sign_in as signed_in
 from tests.api.conftest import REPO
 from tests.api.dashboard_world import build_world, get_json
 
@@ -48,16 +48,7 @@ def browser() -> Iterator[webdriver.Chrome]:
 
 
 def sign_in(browser, server, key: str, then: str) -> None:
-    browser.delete_all_cookies()
-    browser.get(f"{server.url}{then}")  # the 401 page with the form, back to ``then``
-    browser.get_log("browser")  # drained: the 401 of this page is expected
-    browser.execute_script("window.beforeSignIn = true;")  # gone once the next page has replaced this one
-    browser.find_element(By.ID, "key").send_keys(key)
-    browser.find_element(By.CSS_SELECTOR, "form.login button").click()
-    # the click returns before the next page has loaded; scripts may fail while it is replaced
-    WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(
-        lambda b: b.execute_script("return !window.beforeSignIn && document.readyState === 'complete'")
-    )
+    signed_in(browser, server.url, key, then)  # the demo's screenshots sign in the same way
 
 
 def console_errors(browser) -> list[dict]:
