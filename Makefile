@@ -24,11 +24,14 @@ demo: install
 	$(VENV)/bin/campaignopt demo
 
 ## The whole test suite against real PostgreSQL, dbt, Great Expectations, MLflow and Airflow.
+## Test files run on TEST_WORKERS processes (pytest-xdist), each with its own database, home and
+## servers; the suite's many waits on subprocesses (Airflow, dbt, uvicorn) overlap.
+TEST_WORKERS ?= 2
 test: install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: install
-	$(VENV)/bin/pytest -m "not slow"
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 lint: install
 	$(VENV)/bin/ruff check .

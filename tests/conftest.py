@@ -20,17 +20,32 @@ LOCAL_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _create_local_database() -> tuple[str, sa.Engine] | None:
-    admin = sa.create_engine(
-        LOCAL_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    name = f"campaignopt_test_{uuid.uuid4().hex[:8]}"
+def _create_local_database(
+    admin_url: str = LOCAL_ADMIN_URL, prefix: str = "campaignopt_test"
+) -> tuple[str, sa.Engine] | None:
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'create database "{name}"'))
     except sa.exc.OperationalError:
         return None
-    return LOCAL_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", admin
+    return admin_url.rsplit("/", 1)[0] + f"/{name}", admin
+
+
+def _worker_database(url: str) -> tuple[str, sa.Engine]:
+    """Under pytest-xdist every worker truncates and seeds tables as it goes, so each gets its own
+    database on DATABASE_URL's server, named after DATABASE_URL's, dropped at the end."""
+    base = sa.make_url(url)
+    admin_url = base.set(database="postgres").render_as_string(hide_password=False)
+    created = _create_local_database(admin_url, f"{base.database}_{os.environ['PYTEST_XDIST_WORKER']}")
+    if created is None:
+        raise pytest.UsageError(
+            f"DATABASE_URL is set and the parallel test workers cannot create a database of their own "
+            f"on its server ({base.host}:{base.port}): run `make test TEST_WORKERS=1`"
+        )
+    url_of_worker, admin = created
+    return sa.make_url(url_of_worker).set(password=base.password).render_as_string(hide_password=False), admin
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +61,10 @@ def database_url(test_home: Path) -> Iterator[str]:
 
     created = None
     url = os.environ.get("DATABASE_URL")
-    if not url:
+    if url and os.environ.get("PYTEST_XDIST_WORKER"):
+        created = _worker_database(url)
+        url = created[0]
+    elif not url:
         created = _create_local_database()
         if created is not None:
             url = created[0]
