@@ -92,9 +92,12 @@ def build_world(server, keys: dict, engine: sa.Engine) -> dict:
     answer = httpx.post(f"{server.url}/feedback", json=events, headers=auth(keys["service"]), timeout=60)
     assert answer.status_code == 200 and answer.json()["counts"] == {"stored": 14}, answer.text
     deadline = time.monotonic() + 20
-    while True:  # until this worker's snapshot has folded the 100 matured real-time decisions
+    # Until this worker's snapshot has folded the 100 matured real-time decisions and their 14
+    # conversions: a refresh between the decisions' insert and the feedback holds the first only.
+    while True:
         body = get_json(server, keys["analyst"], f"/campaigns/{campaign_id}/parameters/performance")
-        if sum(a["matured"] for a in body.get("arms", [])) == 100:
+        arms_now = body.get("arms", [])
+        if (sum(a["matured"] for a in arms_now), sum(a["rewards"] for a in arms_now)) == (100, 14):
             break
         assert time.monotonic() < deadline, body
         time.sleep(0.3)
