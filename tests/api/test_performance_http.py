@@ -86,9 +86,10 @@ def world(server, keys, engine: sa.Engine) -> dict:
             sa.text("update ops.campaigns set updated_at = now() where campaign_id = :c"), {"c": campaign_id}
         )
     deadline = time.monotonic() + 20
-    while True:  # until this worker's snapshot has folded the 150 matured real-time decisions
+    while True:  # until this worker's snapshot has folded the 150 matured decisions and 15 conversions
         body = get(server, keys["analyst"], campaign_id, "parameters/performance").json()
-        if sum(a["matured"] for a in body.get("arms", [])) == 150:
+        arms_now = body.get("arms", [])
+        if (sum(a["matured"] for a in arms_now), sum(a["rewards"] for a in arms_now)) == (150, 15):
             break
         assert time.monotonic() < deadline, body
         time.sleep(0.3)
