@@ -86,14 +86,18 @@ def build_world(server, keys: dict, engine: sa.Engine) -> dict:
             sa.text("update ops.decisions set segment = :s where decision_id = :d"),
             [{"s": s, "d": d} for d, s in segments.items()],
         )
-        conn.execute(
-            sa.text("update ops.campaigns set updated_at = now() where campaign_id = :c"), {"c": campaign_id}
-        )  # a changed campaign makes every worker reload its snapshot
     answer = httpx.post(f"{server.url}/feedback", json=events, headers=auth(keys["service"]), timeout=60)
     assert answer.status_code == 200 and answer.json()["counts"] == {"stored": 14}, answer.text
+    # A changed campaign makes every worker reload its snapshot. After the feedback: a snapshot
+    # folds the feedback of decisions as they mature, and these matured before it arrived, so a
+    # reload between the decisions and their feedback would hold the decisions without it.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("update ops.campaigns set updated_at = now() where campaign_id = :c"), {"c": campaign_id}
+        )
     deadline = time.monotonic() + 20
     # Until this worker's snapshot has folded the 100 matured real-time decisions and their 14
-    # conversions: a refresh between the decisions' insert and the feedback holds the first only.
+    # conversions.
     while True:
         body = get_json(server, keys["analyst"], f"/campaigns/{campaign_id}/parameters/performance")
         arms_now = body.get("arms", [])
