@@ -120,6 +120,7 @@ def test_alerts_are_acknowledged_and_resolved_by_an_admin_key_only(server, keys,
 
 
 def _click(browser, alert_id: int, action: str) -> None:
+    """Submit the row's form and wait for the next document; its script may still be drawing."""
     browser.execute_script("window.beforeClick = true;")
     browser.find_element(By.CSS_SELECTOR, f"#alert-{alert_id} button[data-action='{action}']").click()
     from selenium.common.exceptions import WebDriverException
@@ -159,6 +160,7 @@ def test_the_page_shows_the_apis_figures_and_its_buttons_change_the_alert(
     assert row.get_attribute("data-status") == "open" and "warning" in row.text
 
     _click(browser, DRIFT, "acknowledge")
+    loaded(browser, "quality-after-acknowledge")  # the new page's rows come from its script, not its HTML
     assert browser.find_element(By.ID, f"alert-{DRIFT}").get_attribute("data-status") == "acknowledged"
     admin = key_name(engine, keys["admin"])
     acknowledged = alert_row(engine, DRIFT)
