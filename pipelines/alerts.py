@@ -126,8 +126,13 @@ def acknowledge_alert(conn: sa.Connection, alert_id: int, by: str, note: str | N
 
 
 def resolve_alert(conn: sa.Connection, alert_id: int, by: str, note: str | None = None) -> dict:
-    """Mark an alert dealt with: a resolved concept-drift alert no longer discounts its arm."""
-    return _mark(conn, alert_id, by, note, "resolved")
+    """Mark an alert dealt with: a resolved concept-drift alert no longer discounts its arm, a
+    resolved feedback-anomaly alert releases its held source-day (pipelines/anomalies.py)."""
+    from pipelines.anomalies import release_for_alert
+
+    row = _mark(conn, alert_id, by, note, "resolved")
+    release_for_alert(conn, row, by, note)
+    return row
 
 
 def _mark(conn: sa.Connection, alert_id: int, by: str, note: str | None, what: str) -> dict:

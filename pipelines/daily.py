@@ -139,14 +139,22 @@ def validate_batch(day: date | str) -> dict:
 
 @_step
 def transform(day: date | str) -> dict:
-    """dbt build of the shared marts as of D, once the earlier days are final (pipelines.day_order)."""
+    """dbt build of the shared marts as of D, once the earlier days are final (pipelines.day_order).
+
+    First the day's feedback is checked for anomalies (pipelines.anomalies): a source-day found
+    anomalous is held, so this very build keeps it out of learning.
+    """
+    from pipelines.anomalies import hold_anomalous_days
     from pipelines.day_order import marts_build_slot
     from pipelines.settings import get_settings
     from pipelines.transform import run_dbt
 
     day = _as_date(day)
-    with marts_build_slot(get_engine(), day, get_settings().decide_wait_seconds):
-        return run_dbt(day).as_dict()
+    engine = get_engine()
+    with marts_build_slot(engine, day, get_settings().decide_wait_seconds):
+        holds = hold_anomalous_days(engine, day)
+        held = [h["reason"] for h in holds if not h["released"]]
+        return run_dbt(day).as_dict() | {"feedback_holds": held}
 
 
 @_step

@@ -48,6 +48,23 @@ class Settings(BaseSettings):
     volume_lookback_days: int = Field(
         default=14, ge=1, description="Earlier batches count for the volume check within this many days."
     )
+    anomaly_lookback_days: int = Field(
+        default=14,
+        ge=1,
+        description="A source-day's feedback is compared with this many earlier days "
+        "(pipelines/anomalies.py).",
+    )
+    anomaly_z_threshold: float = Field(
+        default=4.0,
+        gt=0.0,
+        description="A source-day's event count this many standard deviations from its expected count "
+        "is held out of learning and alerted.",
+    )
+    anomaly_min_history: int = Field(
+        default=7,
+        ge=1,
+        description="The feedback anomaly check applies once this many earlier days had sends.",
+    )
     realtime_refresh_seconds: float = Field(
         default=2.0,
         gt=0.0,

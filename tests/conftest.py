@@ -101,7 +101,8 @@ def engine(database_url: str) -> sa.Engine:
 
 
 RAW_AND_OPS_TABLES = (
-    "ops.alerts, ops.quarantine, ops.ingested_files, ops.suppressions, ops.send_lists, "
+    "ops.feedback_holds, ops.feedback_volumes, ops.alerts, ops.quarantine, ops.ingested_files, "
+    "ops.suppressions, ops.send_lists, "
     "ops.decisions, ops.arms, ops.campaigns, raw.interactions, raw.customers, raw.consents"
 )
 

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "apikey",
     "serve",
     "alerts",
+    "anomalies",
     "suggest",
     "report",
 )

@@ -46,12 +46,18 @@ log = logging.getLogger(__name__)
 # Matured real-time decisions of one campaign, with their reward as int_decisions_attributed
 # computes it: no attributed event -> the default reward; else conversion -> converted, weighted
 # engagement -> the weighted flags capped at 1. {decided} picks the decisions (by day or by
-# decision time), {attributed} the events of their windows.
+# decision time), {attributed} the events of their windows. A decision whose window (ending on day
+# {window_end}) covers a held feedback source-day of its channel (pipelines/anomalies.py) is not
+# folded; once released, the next mart build counts it.
 _MATURED_SQL = """
 with decided as (
     select decision_id, arm_id, segment, decision_date, decided_at
-    from ops.decisions
+    from ops.decisions d
     where campaign_id = %(c)s and source = 'realtime' and {decided}
+      and not exists (
+          select 1 from ops.feedback_holds h join ops.arms a on a.arm_id = d.arm_id
+          where h.released_at is null and h.channel = coalesce(a.params ->> 'channel', a.channel, 'none')
+            and h.logical_date between d.decision_date and {window_end})
 ),
 flags as (
     select d.decision_id,
@@ -79,6 +85,7 @@ _BY_DAY = {
     "decided": "decision_date > %(lo)s::date and decision_date <= %(hi)s::date",
     "attributed": "cast(i.occurred_at at time zone 'UTC' as date) "
     "between d.decision_date and d.decision_date + %(w)s",
+    "window_end": "d.decision_date + %(w)s",
 }
 # Minute and hour windows: decided in (lo, hi] (maturing in (lo + s, hi + s]), except those the
 # mart counted (decided before its day, matured by its cut-off); events by timestamp.
@@ -86,17 +93,20 @@ _BY_TIME = {
     "decided": "decided_at > %(lo)s and decided_at <= %(hi)s "
     "and not (decision_date < %(mart_day)s::date and decided_at <= %(mart_decided)s)",
     "attributed": "i.occurred_at between d.decided_at and d.decided_at + %(s)s * interval '1 second'",
+    "window_end": "cast((d.decided_at + %(s)s * interval '1 second') at time zone 'UTC' as date)",
 }
 _MATURED_BY_DAY = _MATURED_SQL.format(**_BY_DAY)
 _MATURED_BY_TIME = _MATURED_SQL.format(**_BY_TIME)
 NO_MART = datetime(1970, 1, 1, tzinfo=UTC)  # before any decision: without a mart, fold them all
 
 # What, changed, makes a worker reload everything: a newer mart build (the daily run decides
-# its lists right after building the marts as of that day) or a changed campaign.
+# its lists right after building the marts as of that day), a changed campaign, or a feedback
+# source-day held or released.
 _VERSION_SQL = """
 select (select max(list_date) from ops.send_lists) as marts_as_of,
        (select max(updated_at) from ops.campaigns) as campaigns_changed,
-       (select count(*) from ops.campaigns) as campaigns
+       (select count(*) from ops.campaigns) as campaigns,
+       (select max(greatest(held_at, released_at)) from ops.feedback_holds) as holds_changed
 """
 
 

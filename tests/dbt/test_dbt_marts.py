@@ -26,7 +26,8 @@ AS_OF = date(2026, 3, 20)
 Z = 1.959964
 
 TABLES = (
-    "ops.alerts, ops.quarantine, ops.ingested_files, ops.suppressions, ops.send_lists, "
+    "ops.feedback_holds, ops.feedback_volumes, ops.alerts, ops.quarantine, ops.ingested_files, "
+    "ops.suppressions, ops.send_lists, "
     "ops.decisions, ops.arms, ops.campaigns, raw.interactions, raw.customers, raw.consents"
 )
 
@@ -196,9 +197,9 @@ def _rows(engine: sa.Engine, sql: str, **params) -> list[dict]:
 
 def test_build_succeeds_and_counts(built: DbtResult, test_home) -> None:
     assert built.success
-    assert built.models_built == 14
+    assert built.models_built == 15
     assert built.tests_failed == 0
-    assert built.tests_passed >= 100  # data tests + 4 unit tests
+    assert built.tests_passed >= 100  # data tests + 5 unit tests
     assert built.target_path.startswith(str(test_home))
 
 

@@ -26,7 +26,8 @@ from pipelines.validation import (
 pytestmark = pytest.mark.slow
 
 TABLES = (
-    "ops.alerts, ops.quarantine, ops.ingested_files, ops.suppressions, ops.send_lists, "
+    "ops.feedback_holds, ops.feedback_volumes, ops.alerts, ops.quarantine, ops.ingested_files, "
+    "ops.suppressions, ops.send_lists, "
     "ops.decisions, ops.arms, ops.campaigns, raw.interactions, raw.customers, raw.consents"
 )
 REPEAT_DAY = date(2027, 1, 20)  # validated many times

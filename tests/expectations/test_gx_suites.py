@@ -21,7 +21,8 @@ EMPTY_DAY = date(2026, 4, 3)
 LIST_DAY = date(2026, 4, 1)
 
 TABLES = (
-    "ops.alerts, ops.quarantine, ops.ingested_files, ops.suppressions, ops.send_lists, "
+    "ops.feedback_holds, ops.feedback_volumes, ops.alerts, ops.quarantine, ops.ingested_files, "
+    "ops.suppressions, ops.send_lists, "
     "ops.decisions, ops.arms, ops.campaigns, raw.interactions, raw.customers, raw.consents"
 )
 

@@ -16,7 +16,8 @@ from pipelines.campaign_spec import CampaignSpec
 from pipelines.campaign_store import Campaign, apply_campaign, load_campaign_by_id
 
 RAW_AND_OPS_TABLES = (
-    "ops.alerts, ops.quarantine, ops.ingested_files, ops.suppressions, ops.send_lists, "
+    "ops.feedback_holds, ops.feedback_volumes, ops.alerts, ops.quarantine, ops.ingested_files, "
+    "ops.suppressions, ops.send_lists, "
     "ops.decisions, ops.arms, ops.campaigns, raw.interactions, raw.customers, raw.consents"
 )
 

@@ -21,6 +21,7 @@ from pipelines.demo import write_customer_files
 from pipelines.errors import NotFound, UserError, ValidationFailed
 from pipelines.publish import export_list, publish_list
 from pipelines.settings import get_settings
+from tests.conftest import RAW_AND_OPS_TABLES
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = date(2026, 11, 2)
@@ -35,9 +36,7 @@ def world(engine: sa.Engine) -> sa.Engine:
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                "truncate ops.alerts, ops.quarantine, ops.ingested_files, ops.suppressions, ops.send_lists, "
-                "ops.decisions, ops.arms, ops.campaigns, raw.interactions, raw.customers, raw.consents "
-                "restart identity cascade"
+                f"truncate {RAW_AND_OPS_TABLES} restart identity cascade"
             )
         )
     for name in ("card_cashback", "cross_sell"):

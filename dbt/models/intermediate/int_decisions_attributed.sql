@@ -7,22 +7,33 @@
 -- not a failure). An early conversion does not mature a send: counting young successes but not
 -- young failures would inflate the rates of recently sent arms. A matured decision without any
 -- attributed event gets the campaign's default_reward (0 unless set). Import CTEs read twice are
--- inlined (not materialized) so the planner sees real row estimates.
+-- inlined (not materialized) so the planner sees real row estimates. A decision whose window covers
+-- a feedback source-day held for its channel (stg_ops__feedback_holds) is 'pending' and ``held``
+-- until the hold is released: its events of that day are not trusted, nor their absence.
 with decisions as not materialized (
     select
-        decision_id,
-        campaign_id,
-        customer_id,
-        arm_id,
-        decision_date,
-        decided_at,
-        treatment_group,
-        source,
-        explored,
-        propensity,
-        policy,
-        model_version
-    from {{ ref('stg_ops__decisions') }}
+        d.decision_id,
+        d.campaign_id,
+        d.customer_id,
+        d.arm_id,
+        d.decision_date,
+        d.decided_at,
+        d.treatment_group,
+        d.source,
+        d.explored,
+        d.propensity,
+        d.policy,
+        d.model_version,
+        coalesce(r.channel, 'none') as channel
+    from {{ ref('stg_ops__decisions') }} as d
+    left join {{ ref('stg_ops__arms') }} as r on d.arm_id = r.arm_id
+),
+
+holds as (
+    select
+        channel,
+        logical_date
+    from {{ ref('stg_ops__feedback_holds') }}
 ),
 
 campaigns as not materialized (
@@ -101,6 +112,7 @@ flagged as (
         d.propensity,
         d.policy,
         d.model_version,
+        d.channel,
         c.reward_kind,
         c.attribution_window_days,
         c.default_reward,
@@ -130,6 +142,18 @@ flagged as (
     from decisions as d
     inner join campaigns as c on d.campaign_id = c.campaign_id
     left join event_flags as f on d.decision_id = f.decision_id
+),
+
+with_holds as (
+    select
+        f.*,
+        exists (
+            select 1 from holds as h
+            where
+                h.channel = f.channel
+                and h.logical_date between f.decision_date and f.window_end_date
+        ) as held
+    from flagged as f
 )
 
 select
@@ -156,14 +180,15 @@ select
     n_conversions,
     n_events,
     revenue,
+    held,
     case
-        when matures_at <= {{ run_cutoff() }} then 'matured'
+        when matures_at <= {{ run_cutoff() }} and not held then 'matured'
         else 'pending'
     end as status,
     case
-        when matures_at > {{ run_cutoff() }} then null
+        when matures_at > {{ run_cutoff() }} or held then null
         when n_events = 0 then default_reward
         when reward_kind = 'conversion' then cast(converted as integer)
         else cast(least(1, engagement_score) as double precision)
     end as reward
-from flagged
+from with_holds
