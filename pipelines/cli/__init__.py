@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "alerts",
     "suggest",
     "report",
+    "stream",
 )
 
 app = typer.Typer(
