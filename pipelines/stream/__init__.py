@@ -14,7 +14,8 @@ The consumer (pipelines/stream/consumer.py) lands them through the same idempote
   restarted consumer of the same name resumes with;
 - ``claim_idle``: messages delivered to another consumer and left unacknowledged for at least
   ``min_idle_seconds`` (that consumer died): they are now this consumer's;
-- ``ack``: the messages are done (called only after the database transaction committed);
+- ``ack``: the batch is done: all its ids, dead letters included, called only after the database
+  transaction committed;
 - ``dead_letter``: a message that can never land (malformed, invalid, unknown decision, conflict)
   is recorded with its reason and acknowledged, in one step.
 
@@ -35,10 +36,11 @@ subscribed to the topic; ``read`` = ``consumer.consume(count, timeout)`` (messag
 ``topic/partition/offset``, payload = the message value); ``ack`` = ``consumer.commit(offsets=
 [TopicPartition(topic, partition, offset + 1) ...], asynchronous=False)``, the highest offset per
 partition of the batch (Kafka's commits are cumulative, and the consumer acknowledges only whole
-landed batches, so that is exact); ``pending`` and ``claim_idle`` return nothing, because Kafka
-re-delivers from the last committed offset to whichever consumer the group's rebalance gives the
-partition (a dead consumer is noticed after ``session.timeout.ms``); ``dead_letter`` = produce to
-``<topic>.dead`` and ``flush()`` before the commit (at least once there, not exactly once).
+batches, dead letters included, after they landed, so that is exact); ``pending`` and
+``claim_idle`` return nothing, because Kafka re-delivers from the last committed offset to
+whichever consumer the group's rebalance gives the partition (a dead consumer is noticed after
+``session.timeout.ms``); ``dead_letter`` = produce to ``<topic>.dead`` and ``flush()`` before the
+commit (at least once there, not exactly once).
 """
 
 from __future__ import annotations

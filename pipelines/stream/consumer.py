@@ -93,19 +93,18 @@ def land_batch(
     dead: list[tuple[Message, str]] = [
         (m, problem) for m, (_, problem) in zip(messages, parsed, strict=True) if problem is not None
     ]
-    done: list[str] = []
     for (message, _), result in zip(landable, results, strict=True):
         report.statuses[result.status] += 1
         if result.status in _DEAD_STATUSES:
             dead.append((message, f"{result.status}: {result.message}"))
-        else:
-            done.append(message.id)
     if len(landable) < len(messages):
         report.statuses[MALFORMED] += len(messages) - len(landable)
     for message, reason in dead:
         log.warning("dead letter %s on %s: %s", message.id, stream.name, reason)
         stream.dead_letter(message, reason)
-    stream.ack(done)
+    # The whole batch, dead letters again included: a broker whose acknowledgements are cumulative
+    # offsets (Kafka) needs the batch's last one; on Redis a second XACK is a no-op.
+    stream.ack([m.id for m in messages])
     report.dead_letters += len(dead)
     report.messages += len(messages)
 

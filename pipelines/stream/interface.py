@@ -33,7 +33,8 @@ class EventStream(Protocol):
         ...
 
     def ack(self, ids: list[str]) -> None:
-        """The messages are done: called only after their events' transaction committed."""
+        """The messages are done: called once per batch, with all its ids (dead letters included),
+        only after its events' transaction committed."""
         ...
 
     def dead_letter(self, message: Message, reason: str) -> None:
