@@ -8,7 +8,9 @@ after that transaction committed are the batch's messages acknowledged, all at o
   and acknowledgement, lands nothing twice);
 - not JSON, not an object, invalid, unknown decision, or a conflict with the landed event ->
   dead-lettered with the reason (``EventStream.dead_letter``: recorded and acknowledged), so one
-  bad message never blocks the stream;
+  bad message never blocks the stream; so is a message whose content the database refuses past
+  record_events' checks (the batch rolls back, is landed message by message, and the one that
+  fails alone is dead-lettered as ``unlandable``);
 - the database unreachable -> nothing acknowledged: the batch is retried with a growing pause for
   up to ``db_wait_seconds``, then :class:`~pipelines.errors.ServiceUnavailable` is raised with
   the messages still pending. A restart of the same consumer resumes with them
@@ -39,8 +41,12 @@ log = logging.getLogger(__name__)
 
 EVENT_FIELD = b"event"
 MALFORMED = "malformed"
+UNLANDABLE = "unlandable"
 MAX_BLOCK_SECONDS = 2.0  # a read wakes up this often to check the idle and stop conditions
 _DEAD_STATUSES = (INVALID, UNKNOWN_DECISION, CONFLICT)
+# Errors one message's content can raise past record_events' checks (a lone surrogate in a text,
+# a value PostgreSQL refuses): the batch is split to find the message, which is dead-lettered.
+_DATA_ERRORS = (UnicodeError, sa.exc.DataError, sa.exc.IntegrityError)
 
 
 @dataclass
@@ -109,6 +115,11 @@ def land_batch(
     report.messages += len(messages)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _is_connection_error(exc: sa.exc.DBAPIError) -> bool:
     return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or exc.connection_invalidated
 
@@ -166,25 +177,54 @@ def _land_with_retries(
     db_wait_seconds: float,
 ) -> None:
     """The batch lands, or the database stayed unreachable for ``db_wait_seconds`` (then
-    ServiceUnavailable, with the batch unacknowledged)."""
+    ServiceUnavailable, with the batch unacknowledged). Any other error stops the run too, with
+    the batch pending, unless one message's content caused it (then that one is dead-lettered)."""
     deadline = time.monotonic() + db_wait_seconds
     pause = 0.25
     while True:
         try:
             land_batch(stream, engine, messages, clock(), report)
             return
-        except sa.exc.DBAPIError as exc:
-            if not _is_connection_error(exc):
-                raise
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-            if time.monotonic() + pause > deadline:
-                where = engine.url.render_as_string(hide_password=True)
-                raise ServiceUnavailable(
-                    f"cannot reach the database at {where}: {reason} "
-                    f"({len(messages)} message(s) of {stream.name} left pending)"
-                ) from None
-            log.warning("database unreachable (%s): retrying %d message(s) in %.2f s", reason,
-                        len(messages), pause)
-            report.db_retries += 1
-            time.sleep(pause)
-            pause = min(pause * 2, 5.0)
+        except Exception as exc:
+            if isinstance(exc, sa.exc.DBAPIError) and _is_connection_error(exc):
+                reason = _first_line(exc.orig or exc)
+            elif isinstance(exc, _DATA_ERRORS):
+                _isolate(stream, engine, messages, clock, report, db_wait_seconds, exc)
+                return
+            else:
+                raise  # not about one message (a missing table, a bug)
+        if time.monotonic() + pause > deadline:
+            where = engine.url.render_as_string(hide_password=True)
+            raise ServiceUnavailable(
+                f"cannot reach the database at {where}: {reason} "
+                f"({len(messages)} message(s) of {stream.name} left pending)"
+            )
+        log.warning("database unreachable (%s): retrying %d message(s) in %.2f s", reason, len(messages),
+                    pause)
+        report.db_retries += 1
+        time.sleep(pause)
+        pause = min(pause * 2, 5.0)
+
+
+def _isolate(
+    stream: EventStream,
+    engine: sa.Engine,
+    messages: list[Message],
+    clock: Callable[[], datetime],
+    report: ConsumeReport,
+    db_wait_seconds: float,
+    error: Exception,
+) -> None:
+    """The batch's transaction rolled back on a data error: land its messages one by one, and
+    dead-letter the one that raises it alone."""
+    if len(messages) > 1:
+        for message in messages:
+            _land_with_retries(stream, engine, [message], clock, report, db_wait_seconds)
+        return
+    reason = f"{UNLANDABLE}: {type(error).__name__}: {_first_line(error)}"
+    log.warning("dead letter %s on %s: %s", messages[0].id, stream.name, reason)
+    stream.dead_letter(messages[0], reason)
+    stream.ack([messages[0].id])
+    report.statuses[UNLANDABLE] += 1
+    report.dead_letters += 1
+    report.messages += 1

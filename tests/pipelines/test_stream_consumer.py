@@ -193,18 +193,19 @@ def test_poison_messages_are_dead_lettered_with_their_reason_and_do_not_block(
         {"event": json.dumps(event("poison-bad-type", 4, "purchase"))},
         {"event": json.dumps(event("poison-unknown", 5) | {"decision_id": "no-such-decision"})},
         {"event": json.dumps(event("poison-conflict", 3, "click"))},
+        {"event": json.dumps(event("poison-surrogate-\ud800", 7))},  # passes the checks, not the database
         {"event": json.dumps(event("poison-good-2", 6))},
     ]
     ids = [client.xadd(stream_name, e).decode() for e in entries]
     report = run(RedisEventStream(client, stream_name, "g", "c"), world, batch=4)
-    assert report.messages == 9 and report.dead_letters == 7
+    assert report.messages == 10 and report.dead_letters == 8
     assert [r[0] for r in landed(world, "poison-good")] == ["poison-good-1", "poison-good-2"]
     assert pending_of(client, stream_name, "g") == {}
 
     dead = client.xrange(dead_letter_stream_name(stream_name))
     letters = {f[b"dead_id"].decode(): f for _, f in dead}
-    assert sorted(letters) == sorted(ids[1:8])
-    reasons = {i: letters[i][b"dead_reason"].decode() for i in ids[1:8]}
+    assert sorted(letters) == sorted(ids[1:9])
+    reasons = {i: letters[i][b"dead_reason"].decode() for i in ids[1:9]}
     assert reasons[ids[1]].startswith(f"malformed: message {ids[1]}: 'event' is not JSON text")
     assert reasons[ids[2]].startswith(f"malformed: message {ids[2]}: 'event' is not JSON text")
     assert reasons[ids[3]] == f"malformed: message {ids[3]}: 'event' is not a JSON object"
@@ -212,6 +213,7 @@ def test_poison_messages_are_dead_lettered_with_their_reason_and_do_not_block(
     assert reasons[ids[5]].startswith("invalid: event poison-bad-type: event_type 'purchase' is not one of")
     assert reasons[ids[6]] == "unknown_decision: event poison-unknown: unknown decision_id no-such-decision"
     assert reasons[ids[7]].startswith("conflict: event poison-conflict was already stored from")
+    assert reasons[ids[8]].startswith("unlandable: UnicodeEncodeError: 'utf-8' codec can't encode")
     assert letters[ids[2]][b"event"] == b"\xff\xfe"  # the original fields, byte for byte
     assert letters[ids[4]][b"payload"] == entries[4]["payload"].encode()
     assert {f[b"dead_consumer"] for f in letters.values()} == {b"c"}
@@ -219,7 +221,7 @@ def test_poison_messages_are_dead_lettered_with_their_reason_and_do_not_block(
     # A message handled twice (claimed from a slow consumer) is dead-lettered once.
     again = RedisEventStream(client, stream_name, "g", "c")
     again.dead_letter(Message(ids[1], {b"event": b"{not json"}), "malformed: handled again")
-    assert client.xlen(dead_letter_stream_name(stream_name)) == 7
+    assert client.xlen(dead_letter_stream_name(stream_name)) == 8
 
 
 class Gate:
