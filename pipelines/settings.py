@@ -104,6 +104,23 @@ class Settings(BaseSettings):
         description="Customers whose eligibility each worker keeps for offline decisions.",
     )
 
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Redis for the feedback stream consumer (`campaignopt stream consume`).",
+    )
+    stream_claim_idle_seconds: float = Field(
+        default=60.0,
+        gt=0.0,
+        description="A stream message delivered to a consumer and unacknowledged this long is claimed by "
+        "another consumer of the group (the first one is taken for dead).",
+    )
+    stream_db_wait_seconds: float = Field(
+        default=60.0,
+        ge=0.0,
+        description="How long the stream consumer retries a batch while the database is unreachable "
+        "before it stops (exit 3), leaving the batch pending for a restart or another consumer.",
+    )
+
     @property
     def home(self) -> Path:
         return self.campaignopt_home.expanduser().resolve()

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "anomalies",
     "suggest",
     "report",
+    "stream",
 )
 
 app = typer.Typer(

@@ -61,9 +61,16 @@ class EventResult:
 
 
 def record_events(
-    engine: sa.Engine, events: Iterable[FeedbackEvent | Mapping[str, Any]], *, now: datetime
+    engine: sa.Engine,
+    events: Iterable[FeedbackEvent | Mapping[str, Any]],
+    *,
+    now: datetime,
+    source_file: str = SOURCE_FILE,
 ) -> list[EventResult]:
-    """Store events (one or many, in one transaction); one result per event, in input order."""
+    """Store events (one or many, in one transaction); one result per event, in input order.
+
+    ``source_file`` names the front door in raw.interactions.source_file (the stream consumer
+    passes ``stream:<name>``); the source stays 'realtime' either way."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     items = [e if isinstance(e, FeedbackEvent) else _from_mapping(e) for e in events]
@@ -94,7 +101,7 @@ def record_events(
                 customer_id=decision.customer_id, campaign_id=decision.campaign_id, arm_id=decision.arm_id
             )
             landing.append(row)
-        inserted = _insert(conn, landing, now)
+        inserted = _insert(conn, landing, now, source_file)
         # Events not inserted, and repeats within the call, are compared with the row landed now.
         compare = {r["event_id"] for r in landing if r["event_id"] not in inserted}
         compare |= {row["event_id"] for _, row in repeats}
@@ -210,7 +217,7 @@ _COLUMNS = (
 _TYPES = ("text", "text", "text", "integer", "integer", "text", "numeric", "timestamptz", "boolean")
 
 
-def _insert(conn: sa.Connection, rows: list[dict[str, Any]], now: datetime) -> set[str]:
+def _insert(conn: sa.Connection, rows: list[dict[str, Any]], now: datetime, source_file: str) -> set[str]:
     """Insert the rows whose event_id is new (in event_id order, so concurrent senders of
     overlapping sets lock keys in one order); returns the event_ids inserted by this call."""
     if not rows:
@@ -226,7 +233,7 @@ def _insert(conn: sa.Connection, rows: list[dict[str, Any]], now: datetime) -> s
                 returning event_id"""
         ),
         {c: [r[c] for r in rows] for c in _COLUMNS}
-        | {"day": now.astimezone(UTC).date(), "file": SOURCE_FILE},
+        | {"day": now.astimezone(UTC).date(), "file": source_file},
     )
     return {r.event_id for r in result}
 
