@@ -147,6 +147,16 @@ class RejectedFileOut(BaseModel):
     loaded_at: datetime
 
 
+class FeedbackHoldOut(BaseModel):
+    channel: str
+    landing: str = Field(description="file (the inbox) or realtime (POST /feedback).")
+    date: date
+    reason: str
+    held_at: datetime
+    released_at: datetime | None = Field(description="Null: still held out of learning.")
+    released_by: str | None
+
+
 class ValidationOut(BaseModel):
     suite: str
     batch: str
@@ -161,6 +171,10 @@ class QualityOut(BaseModel):
     window: DaysOut
     quarantine: QuarantineOut
     rejected_files: list[RejectedFileOut]
+    feedback_holds: list[FeedbackHoldOut] = Field(
+        description="Feedback source-days held out of learning (pipelines/anomalies.py): the window's, "
+        "and any still held."
+    )
     validations: list[ValidationOut] = Field(description="The newest results of GX's store first.")
     data_docs_index: str | None
 

@@ -26,7 +26,8 @@ RUN_TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"  # how GX names a run's folder
 
 def quality_summary(engine: sa.Engine, settings: Settings, today: date, days: int) -> dict:
     """Quarantine (rows not superseded by a newer version of their file) and rejected files of
-    the ``days`` logical dates up to ``today``, and the most recent validation results."""
+    the ``days`` logical dates up to ``today``, the feedback source-days held out of learning
+    (those of the window, and any still held), and the most recent validation results."""
     if not 1 <= days <= MAX_DAYS:
         raise UserError(f"days: between 1 and {MAX_DAYS}, got {days}")
     since = today - timedelta(days=days - 1)
@@ -59,11 +60,22 @@ def quality_summary(engine: sa.Engine, settings: Settings, today: date, days: in
             window,
         ).mappings()
         rejected = [dict(r) for r in rejected]
+        holds = conn.execute(
+            sa.text(
+                """select channel, landing, logical_date as date, reason, held_at, released_at, released_by
+                   from ops.feedback_holds
+                   where logical_date between :since and :until or released_at is null
+                   order by logical_date desc, channel, landing"""
+            ),
+            window,
+        ).mappings()
+        holds = [dict(r) for r in holds]
     docs = data_docs_dir(settings)
     return {
         "window": {"since": since, "until": today, "days": days},
         "quarantine": {"rows": sum(r["rows"] for r in by_reason), "by_reason": by_reason, "by_day": by_day},
         "rejected_files": rejected,
+        "feedback_holds": holds,
         "validations": recent_validations(settings),
         "data_docs_index": "index.html" if (docs / "index.html").is_file() else None,
     }

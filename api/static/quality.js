@@ -80,6 +80,17 @@ function fileRows(files) {
   if (!files.length) fmtq.addRow(tbody, ["No file rejected."]);
 }
 
+function holdRows(holds) {
+  const tbody = document.querySelector("#holds tbody");
+  for (const h of holds) {
+    const status = h.released_at ? `released by ${h.released_by} ${fmtq.minute(h.released_at)}` : "held";
+    const row = fmtq.addRow(tbody, [h.date, h.channel, h.landing, status, h.reason]);
+    row.id = `hold-${h.channel}-${h.landing}-${h.date}`;
+    row.dataset.status = h.released_at ? "released" : "held";
+  }
+  if (!holds.length) fmtq.addRow(tbody, ["No feedback held."]);
+}
+
 function validationRows(quality) {
   const index = document.getElementById("data-docs");
   if (quality.data_docs_index) {
@@ -106,6 +117,7 @@ async function main() {
     alertRows(body.alerts);
     await drawCharts(quality.quarantine);
     fileRows(quality.rejected_files);
+    holdRows(quality.feedback_holds);
     validationRows(quality);
     document.body.dataset.ready = "true";
   } catch (error) {

@@ -70,6 +70,17 @@ def build_quality_world(engine: sa.Engine) -> dict:
             ),
             {"d1": day(1), "d2": day(2), "details": json.dumps({"arm_id": 1})},
         )
+        conn.execute(  # held in the window; released long ago (not shown); still held from long ago
+            sa.text(
+                """insert into ops.feedback_holds (channel, landing, logical_date, reason, released_at,
+                                                   released_by)
+                   values ('email', 'file', :d1, 'email events landed from file: open 0 against 64 expected',
+                           null, null),
+                          ('sms', 'realtime', :d45, 'sms events: click 90 against 30 expected', now(), 'ops'),
+                          ('app_push', 'file', :d60, 'app_push: open 0 against 40 expected', null, null)"""
+            ),
+            {"d1": day(1), "d45": day(45), "d60": day(60)},
+        )
         conn.execute(
             sa.text(
                 """insert into raw.interactions (event_id, decision_id, customer_id, campaign_id, arm_id,

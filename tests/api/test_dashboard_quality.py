@@ -58,6 +58,11 @@ def test_quality_counts_the_live_quarantine_of_the_window(server, keys, world) -
     assert [(f["path"], f["rows_read"], f["rows_quarantined"]) for f in body["rejected_files"]] == [
         ("inbox/c.jsonl", 10, 8)
     ]
+    held = [(h["channel"], h["landing"], h["date"], h["released_by"]) for h in body["feedback_holds"]]
+    assert held == [
+        ("email", "file", str(today - timedelta(days=1)), None),  # of the window
+        ("app_push", "file", str(today - timedelta(days=60)), None),  # still held, however old
+    ]
     assert get_json(server, keys["analyst"], "/quality", days=1)["quarantine"]["rows"] == 0  # only T
 
 
@@ -158,6 +163,16 @@ def test_the_page_shows_the_apis_figures_and_its_buttons_change_the_alert(
     )
     row = browser.find_element(By.ID, f"alert-{DRIFT}")
     assert row.get_attribute("data-status") == "open" and "warning" in row.text
+    holds = browser.find_elements(By.CSS_SELECTOR, "#holds tbody tr")
+    assert (
+        [h.get_attribute("data-status") for h in holds]
+        == ["held"] * len(quality["feedback_holds"])
+        == [
+            "held",
+            "held",
+        ]
+    )
+    assert "open 0 against 64 expected" in holds[0].text
 
     _click(browser, DRIFT, "acknowledge")
     loaded(browser, "quality-after-acknowledge")  # the new page's rows come from its script, not its HTML
