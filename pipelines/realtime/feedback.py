@@ -141,6 +141,9 @@ def _checked(e: FeedbackEvent) -> tuple[dict[str, Any], str | None]:
             return {}, f"{name}: must be a non-empty text"
         if len(value) > MAX_ID_LENGTH or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
             return {}, f"{name}: at most {MAX_ID_LENGTH} printable characters"
+        surrogates = [ch for ch in value if 0xD800 <= ord(ch) <= 0xDFFF]  # JSON's "\ud800": no UTF-8
+        if surrogates:
+            return {}, f"{name}: holds a lone surrogate (U+{ord(surrogates[0]):04X}), which is not text"
     where = f"event {e.event_id}: "
     if e.event_type not in EVENT_TYPES:
         return {}, where + f"event_type {e.event_type!r} is not one of {', '.join(EVENT_TYPES)}"

@@ -117,6 +117,7 @@ def test_conflict_unknown_decision_invalid_and_outside_window(
             _event("c-4", decisions[11], "open", at - timedelta(days=1)),  # the day before the decision
             _event("c-1", decisions[11], "open", at),  # a retry: the same content
             _event("c-5", decisions[11], "conversion", at, value=-3.0),
+            FeedbackEvent("c-6\ud800", decisions[11].decision_id, "open", at),  # JSON "\ud800": not text
         ],
         now=at,
     )
@@ -127,6 +128,7 @@ def test_conflict_unknown_decision_invalid_and_outside_window(
         "stored",
         "duplicate",
         "invalid",
+        "invalid",
     ]
     assert results[0].message == (
         "event c-1 was already stored from realtime:feedback with other content: "
@@ -136,6 +138,7 @@ def test_conflict_unknown_decision_invalid_and_outside_window(
     assert "event_type 'purchase' is not one of" in results[2].message
     assert results[3].outside_window and not results[4].outside_window
     assert "value: must be between 0" in results[5].message
+    assert results[6].message == "event_id: holds a lone surrogate (U+D800), which is not text"
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
