@@ -147,7 +147,7 @@ flagged as (
 with_holds as (
     select
         f.*,
-        exists (
+        exists(
             select 1 from holds as h
             where
                 h.channel = f.channel

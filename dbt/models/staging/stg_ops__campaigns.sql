@@ -24,9 +24,7 @@ select
     holdout_share,
     case
         when window_text is null
-            then coalesce(
-                cast(definition ->> 'attribution_window_days' as integer), attribution_window_days
-            )
+            then coalesce(cast(definition ->> 'attribution_window_days' as integer), attribution_window_days)
     end as attribution_window_days,
     cast(left(window_text, -1) as integer)
     * case right(window_text, 1) when 'm' then 60 when 'h' then 3600 end as attribution_window_seconds,
