@@ -5,7 +5,8 @@ that exist.
 
 tests/compose-spec.json is the Compose Specification's schema, unchanged:
 https://github.com/compose-spec/compose-spec/blob/b2835e8acc1e42e7aecbc27a9bc4a1fc66ef21ba/schema/compose-spec.json
-(Apache License 2.0, Copyright The Compose Specification Authors).
+(Apache License 2.0: https://github.com/compose-spec/compose-spec/blob/master/LICENSE). JSON has no
+comments, so the notice lives here and in README.md ("Running with Docker Compose").
 """
 
 from __future__ import annotations
