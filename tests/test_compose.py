@@ -188,7 +188,7 @@ def test_compose_commands_are_executables_the_image_installs() -> None:
                 compile(argv[2], f"{name} healthcheck", "exec")
             elif executable != "campaignopt":  # ours: pyproject's [project.scripts]
                 assert scripts[executable] in locked, f"{name}: {executable} is not in the runtime lock"
-            for pattern in (word for word in argv if "*" in word):
+            for pattern in (word for word in argv if "*" in word and "/" in word):
                 assert glob.glob(str(REPO / pattern)), f"{name}: {pattern} matches no file of the image"
 
 
