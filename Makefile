@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # XGBoost's OpenMP threads spin while waiting; on a shared 2-core machine that costs ~10x.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install demo test test-fast lint lock-runtime bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,6 @@ test: install
 test-fast: install
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
-## ruff on everything, mypy on bandits/, sqlfluff on the dbt models (jinja templater: offline).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy bandits
@@ -41,6 +40,7 @@ lint: install
 
 ## The runtime-only lock the Docker image installs: pyproject.toml's dependencies at the pins of
 ## requirements.txt (the full dev + runtime lock of `make install`). Re-run after changing either.
+.PHONY: lock-runtime
 lock-runtime: install
 	$(UV) pip compile pyproject.toml --constraint requirements.txt --python-version 3.11 --quiet \
 		--custom-compile-command "make lock-runtime" -o requirements-runtime.txt
