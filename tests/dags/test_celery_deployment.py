@@ -50,7 +50,12 @@ def make_world(url: str, home: Path) -> dict[str, str]:
     engine.dispose()
     write_customer_files(home / "inbox", DAY, 500, seed=11)
     # The world's own database as its (empty) model registry: no champion, in both worlds.
-    return {"DATABASE_URL": url, "CAMPAIGNOPT_HOME": str(home), "MLFLOW_TRACKING_URI": url}
+    return {
+        "DATABASE_URL": url,
+        "CAMPAIGNOPT_HOME": str(home),
+        "MLFLOW_TRACKING_URI": url,
+        "CAMPAIGNOPT_ENV": "deploytest",  # the registered model: campaignopt-response-deploytest
+    }
 
 
 def create_registry_tables(url: str) -> None:
@@ -180,7 +185,7 @@ def test_the_daily_dag_on_celery_workers_publishes_the_lists_of_the_in_process_r
     names = sorted((ti["task_id"], ti["map_index"]) for ti in tis if ti["state"] == "success")
     assert len(names) == len(tis), describe(tis)
     assert ("campaign.publish", 1) in names and ("monitor", -1) in names, describe(tis)
-    assert {ti["hostname"] for ti in tis} == set(cluster.config.workers), describe(tis)
+    assert {ti["hostname"] for ti in tis} == {"w1", "w2"}, describe(tis)
 
     # The same lists as the in-process run on the same data: the table, every decision, the exports.
     process, in_process_world = in_process_run
@@ -197,3 +202,44 @@ def test_the_daily_dag_on_celery_workers_publishes_the_lists_of_the_in_process_r
         assert len(decisions[name]) > 0
         pd.testing.assert_frame_equal(decisions[name], expected_decisions[name])
         assert files[name] == expected_files[name], name
+
+
+def test_the_retraining_dag_trains_gates_and_promotes_on_the_workers(deployment) -> None:
+    """Its tasks hand over through one MLflow run (artifacts in the shared home), whichever worker
+    takes each; the training set is test_model_retraining.py's synthetic one, as that test's."""
+    import datetime as dt
+
+    from mlflow import MlflowClient
+
+    from ml.synthetic import make_training_examples
+
+    cluster, api, world = deployment
+    day = dt.date(2026, 11, 16)
+    examples = make_training_examples(6_000, seed=7)
+    shift = (day - dt.timedelta(days=1)) - max(examples["decision_date"])  # the newest day: the day before
+    examples["decision_date"] = [d + shift for d in examples["decision_date"]]
+    engine = sa.create_engine(world["DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(sa.text("create schema if not exists analytics"))
+    examples.to_sql("training_examples", engine, schema="analytics", if_exists="replace", index=False)
+    engine.dispose()
+
+    api.wait_for_dag("model_retraining")
+    api.unpause("model_retraining")
+    run_id = api.trigger("model_retraining", day)
+    run = api.wait_for_run("model_retraining", run_id, timeout=RUN_TIMEOUT)
+    tis = api.task_instances("model_retraining", run_id)
+    assert run["state"] == "success", f"{describe(tis)}\n{cluster.log_tails()}"
+    assert sorted(ti["task_id"] for ti in tis if ti["state"] == "success") == sorted(
+        ["build_training_set", "train", "evaluate", "register", "gate", "promote"]
+    ), describe(tis)
+    assert {ti["hostname"] for ti in tis} <= {"w1", "w2"}
+
+    client = MlflowClient(
+        tracking_uri=world["MLFLOW_TRACKING_URI"], registry_uri=world["MLFLOW_TRACKING_URI"]
+    )
+    champion = client.get_model_version_by_alias(
+        f"campaignopt-response-{world['CAMPAIGNOPT_ENV']}", "champion"
+    )
+    assert champion.tags["gate_passed"] == "true"
+    assert client.get_run(champion.run_id).data.tags["airflow_run_id"] == run_id
