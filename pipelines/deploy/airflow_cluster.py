@@ -293,6 +293,10 @@ def scratch_database(server: str = POSTGRES_SERVER, prefix: str = "airflow_deplo
         admin.dispose()
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m pipelines.deploy.airflow_cluster up``: run the deployment until Ctrl-C."""
     parser = argparse.ArgumentParser(prog="airflow_cluster", description=__doc__.split("\n")[0])
@@ -308,8 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, help="Airflow home (default: a new temporary folder)")
     args = parser.parse_args(argv)
     home = args.home or Path(tempfile.mkdtemp(prefix="airflow_deploy_"))
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    # Ctrl-C and SIGTERM both interrupt, at start-up too (the `with` blocks then stop what started);
+    # set explicitly, as a shell's background job inherits SIGINT ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     with scratch_database(args.postgres) as url:
         config = ClusterConfig(
             home=home, metadata_url=url, broker_url=args.broker, api_port=args.port,
@@ -324,11 +330,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"workers: {workers}; logs in {home}/logs")
             print("Ctrl-C stops every process and drops the metadata database.")
             try:
-                while not stop:
+                while True:
                     cluster.check_alive()
                     time.sleep(2)
             except KeyboardInterrupt:
-                pass
+                for sig in (signal.SIGINT, signal.SIGTERM):  # let the clean-up finish
+                    signal.signal(sig, signal.SIG_IGN)
             print("stopping ...")
     return 0
 
