@@ -5,7 +5,7 @@ Two worlds of the same data — the campaigns of test_daily_dag.py and one day o
 customers — each in a database and home of its own: one is run in-process by the one-command path
 (`campaignopt daily --date D`, i.e. `airflow dags test`) while the deployment starts; the other is
 triggered on the deployment. The published lists must be the same, byte for byte, and the tasks
-must have run on both workers.
+must have run on both workers. Then the retraining DAG runs on the same deployment.
 """
 
 from __future__ import annotations
