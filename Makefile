@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # XGBoost's OpenMP threads spin while waiting; on a shared 2-core machine that costs ~10x.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench clean airflow-up
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: install
 
 test-fast: install
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+
+## A real Airflow (API server, scheduler, DAG processor, triggerer, two Celery workers) until Ctrl-C.
+airflow-up: install
+	$(PY) -m pipelines.deploy.airflow_cluster up
 
 lint: install
 	$(VENV)/bin/ruff check .

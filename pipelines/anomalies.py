@@ -56,10 +56,11 @@ group by 1, 2, 3
 """
 _ACTIVE_SQL = """
 select coalesce(a.params ->> 'channel', a.channel, 'none') as channel, count(*) as active
-from ops.decisions d
+from ops.campaigns c
+join ops.decisions d
+  on d.campaign_id = c.campaign_id  -- per campaign, a range of (campaign_id, decision_date)
+ and d.decision_date between :d - coalesce(c.attribution_window_days, 0) and :d
 join ops.arms a on a.arm_id = d.arm_id
-join ops.campaigns c on c.campaign_id = d.campaign_id
-where d.decision_date <= :d and d.decision_date >= :d - coalesce(c.attribution_window_days, 0)
 group by 1
 """
 

@@ -1,9 +1,10 @@
 """The dashboard's figures beyond pipelines/performance.py: per-day conversion with Wilson bands,
 the cumulative lift, the sample-ratio-mismatch check of the holdout, and heatmaps of posteriors.
 
-Every figure comes from pipelines/performance.py's functions: a day's conversion is
-:func:`~pipelines.performance.campaign_performance` of a one-day window (its attribution query
-and maturity rule, not a copy of them), the posteriors are its :func:`posteriors`.
+Every figure comes from pipelines/performance.py's functions: a day's conversion is what
+:func:`~pipelines.performance.campaign_performance` gives for a one-day window (its attribution
+query and maturity rule, grouped by day: :func:`performance_by_day`), the posteriors are its
+:func:`posteriors`.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from pipelines.domain import SEGMENTS
 from pipelines.errors import UserError
 from pipelines.performance import (
     Window,
-    campaign_performance,
     lift,
+    performance_by_day,
     policy_prior,
     posteriors,
     wilson_interval,
 )
 
-MAX_DAILY_DAYS = 366  # one attribution query per day: a year at most per request
+MAX_DAILY_DAYS = 366  # a year at most per request
 SRM_ALPHA = 0.001  # the usual threshold: a mismatch this unlikely by chance means broken assignment
 # Heatmaps of two parameters, drawn when the campaign varies both (rows x columns).
 HEATMAP_PAIRS = (("offer_type", "channel"), ("time_of_day", "day_of_week"))
@@ -41,9 +42,11 @@ def daily_performance(engine: sa.Engine, campaign: Campaign, window: Window, *, 
     if window.days > MAX_DAILY_DAYS:
         raise UserError(f"since: the daily view spans at most {MAX_DAILY_DAYS} days, got {window.days}")
     days, totals = [], {g: {"sends": 0, "matured": 0, "conversions": 0} for g in GROUPS}
+    by_day = performance_by_day(engine, campaign, window, now=now)
+    empty = {"sends": 0, "matured": 0, "conversions": 0, "conversion_rate": None, "revenue": 0.0, "cost": 0.0}
     for offset in range(window.days):
         day = window.since + timedelta(days=offset)
-        one = campaign_performance(engine, campaign, Window(day, day), now=now)
+        one = by_day.get(day, {g: empty for g in GROUPS})
         row: dict = {"date": day}
         for g in GROUPS:
             figures = one[g]

@@ -114,8 +114,8 @@ attributed as (
     group by x.decision_id
 )
 """
-_ATTRIBUTED_SQL = _ATTRIBUTED_CTES + """
-select x.treatment_group, coalesce(a.params ->> 'channel', a.channel) as channel,
+_ATTRIBUTED_SELECT = """
+select {by} x.treatment_group, coalesce(a.params ->> 'channel', a.channel) as channel,
        count(*) as sends,
        count(*) filter (where x.matures_at <= %(now)s) as matured,
        count(*) filter (where x.matures_at <= %(now)s and f.converted) as conversions,
@@ -128,8 +128,14 @@ select x.treatment_group, coalesce(a.params ->> 'channel', a.channel) as channel
 from decided x
 join ops.arms a on a.arm_id = x.arm_id
 left join attributed f on f.decision_id = x.decision_id
-group by 1, 2
+group by {group_by}
 """
+_ATTRIBUTED_SQL = _ATTRIBUTED_CTES + _ATTRIBUTED_SELECT.format(by="", group_by="1, 2")
+# The same per decision day, in one query (the dashboard's daily chart: a query per day would read
+# every later day's events again each time).
+_ATTRIBUTED_BY_DAY_SQL = _ATTRIBUTED_CTES + _ATTRIBUTED_SELECT.format(
+    by="x.decision_date,", group_by="1, 2, 3"
+)
 # One row per decision of the window, by the same rule (the dashboard's diagnostics need the
 # decisions one by one: allocation per day, off-policy estimates).
 _DECISION_OUTCOMES_SQL = _ATTRIBUTED_CTES + """
@@ -156,8 +162,7 @@ def campaign_performance(engine: sa.Engine, campaign: Campaign, window: Window, 
     with engine.connect() as conn:
         frame = read_frame(conn, _ATTRIBUTED_SQL, _attribution_params(campaign, window, now))
         regret = regret_estimate(conn, campaign.campaign_id)
-    frame["cost"] = frame["sends"] * frame["channel"].map(spec.channel_costs).fillna(0.0).astype(float)
-    groups = {g: _group(frame[frame["treatment_group"] == g]) for g in ("treatment", "control")}
+    groups = _groups(campaign, frame)
     treatment, control = groups["treatment"], groups["control"]
     revenue = treatment["revenue"] + control["revenue"]
     cost = treatment["cost"] + control["cost"]
@@ -179,6 +184,22 @@ def campaign_performance(engine: sa.Engine, campaign: Campaign, window: Window, 
         "regret": regret,
         "pending": treatment["pending"] + control["pending"],
     }
+
+
+def performance_by_day(engine: sa.Engine, campaign: Campaign, window: Window, *, now: datetime) -> dict:
+    """Per decision day of ``window`` (days without a decision left out), each group's figures as
+    :func:`campaign_performance` gives them for a one-day window, from one query."""
+    with engine.connect() as conn:
+        frame = read_frame(conn, _ATTRIBUTED_BY_DAY_SQL, _attribution_params(campaign, window, now))
+    return {day: _groups(campaign, rows) for day, rows in frame.groupby("decision_date", sort=True)}
+
+
+def _groups(campaign: Campaign, frame: Any) -> dict:
+    """Rows per (group, channel) -> the figures of each group, with the channels' costs."""
+    frame = frame.assign(
+        cost=frame["sends"] * frame["channel"].map(campaign.spec.channel_costs).fillna(0.0).astype(float)
+    )
+    return {g: _group(frame[frame["treatment_group"] == g]) for g in ("treatment", "control")}
 
 
 def decision_outcomes(engine: sa.Engine, campaign: Campaign, window: Window, *, now: datetime) -> Any:
