@@ -27,6 +27,8 @@ from pipelines.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 MLFLOW_DATABASE = "mlflow"
+DUPLICATE_DATABASE = "42P04"  # PostgreSQL's sqlstate for create database of an existing name
+MLFLOW_TABLES_LOCK = 0x6D6C666C6F77  # "mlflow": the advisory lock around MLflow's table creation
 
 
 @dataclass(frozen=True)
@@ -168,13 +170,42 @@ def _ensure_postgres_database(uri: str) -> None:
             ).scalar()
             if not exists:
                 log.info("creating the MLflow tracking database %s", url.database)
-                conn.execute(sa.text(f'create database "{url.database}"'))
+                try:
+                    conn.execute(sa.text(f'create database "{url.database}"'))
+                except sa.exc.ProgrammingError as exc:  # another process created it since the check
+                    if getattr(exc.orig, "sqlstate", None) != DUPLICATE_DATABASE:
+                        raise
+        _ensure_mlflow_tables(uri)
     except sa.exc.ProgrammingError as exc:
         raise ServiceUnavailable(
             f"cannot create the MLflow database {url.database!r}: {str(exc.orig).splitlines()[0]}"
         ) from None
     finally:
         admin.dispose()
+
+
+def _ensure_mlflow_tables(uri: str) -> None:
+    """MLflow's tables, created by one process at a time. Each MLflow store creates missing tables
+    when it opens, and two tasks opening a fresh database at once (two Celery workers' decide
+    tasks) raced: one failed on a duplicate ``alembic_version`` row. An advisory lock in that
+    database serialises the creation; later opens find the tables and create nothing."""
+    from mlflow.store.db import utils as mlflow_db
+
+    lock = sa.create_engine(uri, connect_args={"connect_timeout": 5})
+    try:
+        with lock.connect() as conn:
+            conn.execute(sa.text("select pg_advisory_lock(:k)"), {"k": MLFLOW_TABLES_LOCK})
+            try:
+                engine = mlflow_db.create_sqlalchemy_engine_with_retry(uri)
+                try:
+                    if not mlflow_db._all_tables_exist(engine):
+                        mlflow_db._initialize_tables(engine)
+                finally:
+                    engine.dispose()
+            finally:
+                conn.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": MLFLOW_TABLES_LOCK})
+    finally:
+        lock.dispose()
 
 
 def _check_http(uri: str) -> None:

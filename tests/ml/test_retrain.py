@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -41,8 +44,11 @@ def test_a_single_day_is_a_clean_skip(tmp_path, examples):
 
 
 def test_tracking_uri_defaults_to_an_mlflow_database_beside_the_project_database(tmp_path):
-    settings = Settings(database_url="postgresql://app:secret@db.internal:5432/campaignopt",
-                        campaignopt_home=tmp_path, mlflow_tracking_uri=None)
+    settings = Settings(
+        database_url="postgresql://app:secret@db.internal:5432/campaignopt",
+        campaignopt_home=tmp_path,
+        mlflow_tracking_uri=None,
+    )
     assert tracking_uri(settings) == "postgresql+psycopg://app:secret@db.internal:5432/mlflow"
     assert "mlflow ui --backend-store-uri" in mlflow_ui_command(settings)
     assert "secret" not in mlflow_ui_command(settings)  # PGPASSWORD=... instead
@@ -52,8 +58,9 @@ def test_tracking_uri_defaults_to_an_mlflow_database_beside_the_project_database
 
 
 def test_unreachable_registry_is_one_line(tmp_path):
-    settings = Settings(campaignopt_home=tmp_path,
-                        mlflow_tracking_uri="postgresql+psycopg://postgres@127.0.0.1:1/mlflow")
+    settings = Settings(
+        campaignopt_home=tmp_path, mlflow_tracking_uri="postgresql+psycopg://postgres@127.0.0.1:1/mlflow"
+    )
     with pytest.raises(ServiceUnavailable) as info:
         registry_target(settings)
     assert "\n" not in str(info.value) and "127.0.0.1" in str(info.value)
@@ -66,9 +73,32 @@ def test_missing_tracking_database_is_created(pg_admin, scratch_database):
         conn.execute(sa.text(f'drop database "{url.rsplit("/", 1)[1]}"'))
     ensure_tracking_backend(url)
     with pg_admin.connect() as conn:
-        found = conn.execute(sa.text("select 1 from pg_database where datname = :n"),
-                             {"n": url.rsplit("/", 1)[1]}).scalar()
+        found = conn.execute(
+            sa.text("select 1 from pg_database where datname = :n"), {"n": url.rsplit("/", 1)[1]}
+        ).scalar()
     assert found == 1
+
+
+@pytest.mark.slow
+def test_two_processes_opening_a_fresh_tracking_database_at_once_both_succeed(pg_admin, scratch_database):
+    """Two Celery workers' first tasks: each creates the database and MLflow's tables if missing."""
+    url = scratch_database("mlflow_race")
+    name = url.rsplit("/", 1)[1]
+    with pg_admin.connect() as conn:
+        conn.execute(sa.text(f'drop database "{name}"'))
+    code = f"from pipelines.retrain.config import ensure_tracking_backend; ensure_tracking_backend({url!r})"
+    runs = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    errors = [run.communicate(timeout=180)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("select count(*) from alembic_version")).scalar() == 1
+            assert conn.execute(sa.text("select to_regclass('registered_models') is not null")).scalar()
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.slow
@@ -95,8 +125,9 @@ def test_retrain_reads_the_mart_from_postgres(settings_for, scratch_database, ex
     )
     ops_arms.to_sql("arms", engine, schema="ops", index=False, dtype={"params": sa.dialects.postgresql.JSONB})
 
-    result = retrain(settings=settings, as_of="2026-01-28",
-                     config={"n_estimators": 60, "early_stopping_rounds": 10})
+    result = retrain(
+        settings=settings, as_of="2026-01-28", config={"n_estimators": 60, "early_stopping_rounds": 10}
+    )
     assert result["status"] == "done" and result["promoted"]
     assert result["rows"] == len(examples) and result["date_to"] == "2026-01-28"
     assert result["metrics"]["ope_dr_value"] is not None  # the arms came from ops.arms
