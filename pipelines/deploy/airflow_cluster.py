@@ -91,6 +91,12 @@ def environment(config: ClusterConfig) -> dict[str, str]:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": config.metadata_url,
             # Airflow derives its async URL as postgresql+asyncpg (not installed): psycopg 3 does both.
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": config.metadata_url,
+            # Small pools: the whole deployment shares one PostgreSQL server (max_connections 100
+            # here) with whatever else runs on it; Airflow's defaults (5 + 10 overflow per process,
+            # per engine) exhausted it under the test suite.
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "2",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "3",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "AIRFLOW__CELERY__BROKER_URL": config.broker_url,
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + config.metadata_url,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(config.worker_concurrency),
