@@ -105,9 +105,18 @@ NO_MART = datetime(1970, 1, 1, tzinfo=UTC)  # before any decision: without a mar
 _VERSION_SQL = """
 select (select max(list_date) from ops.send_lists) as marts_as_of,
        (select max(updated_at) from ops.campaigns) as campaigns_changed,
-       (select count(*) from ops.campaigns) as campaigns,
-       (select max(greatest(held_at, released_at)) from ops.feedback_holds) as holds_changed
+       (select count(*) from ops.campaigns) as campaigns
 """
+_HOLDS_VERSION_SQL = "select max(greatest(held_at, released_at)) from ops.feedback_holds"
+
+
+def _version(conn: sa.Connection) -> tuple:
+    """What _VERSION_SQL reads, and when a feedback hold last changed (a schema from before
+    migration 0008 has none: the service then says the schema is behind, not that it broke)."""
+    version = tuple(conn.execute(sa.text(_VERSION_SQL)).one())
+    if not has_table(conn, "ops.feedback_holds"):
+        return (*version, None)
+    return (*version, conn.execute(sa.text(_HOLDS_VERSION_SQL)).scalar())
 
 
 def matured_through(now: datetime, window: AttributionWindow) -> date | datetime:
@@ -185,7 +194,7 @@ class Snapshot:
         """
         day = _utc_day(now)
         with engine.connect() as conn:
-            version = tuple(conn.execute(sa.text(_VERSION_SQL)).one())
+            version = _version(conn)
         as_of = marts_as_of if marts_as_of is not None else version[0]
         campaigns: dict[int, CampaignState] = {}
         for campaign_id in active_campaign_ids(engine, day):
@@ -225,7 +234,7 @@ class Snapshot:
         this one, or a freshly loaded one when the marts, a campaign or the day changed."""
         day = _utc_day(now)
         with engine.connect() as conn:
-            version = tuple(conn.execute(sa.text(_VERSION_SQL)).one())
+            version = _version(conn)
         if version != self._version:
             return Snapshot.load(engine, now=now)
         if day != self.day:  # decisions mature at midnight: a new day folds, it reloads only
