@@ -27,7 +27,7 @@ from pipelines.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 MLFLOW_DATABASE = "mlflow"
-DUPLICATE_DATABASE = "42P04"  # PostgreSQL's sqlstate for create database of an existing name
+MLFLOW_DATABASE_LOCK = 0x6D6C666C6F64  # the advisory lock around creating the tracking database
 MLFLOW_TABLES_LOCK = 0x6D6C666C6F77  # "mlflow": the advisory lock around MLflow's table creation
 
 
@@ -165,16 +165,18 @@ def _ensure_postgres_database(uri: str) -> None:
     try:
         check_connection(admin)
         with admin.connect() as conn:
-            exists = conn.execute(
-                sa.text("select 1 from pg_database where datname = :n"), {"n": url.database}
-            ).scalar()
-            if not exists:
-                log.info("creating the MLflow tracking database %s", url.database)
-                try:
+            # Two processes creating the same database at once fail on pg_database's unique index
+            # (23505, not 42P04): one process at a time looks and creates.
+            conn.execute(sa.text("select pg_advisory_lock(:k)"), {"k": MLFLOW_DATABASE_LOCK})
+            try:
+                exists = conn.execute(
+                    sa.text("select 1 from pg_database where datname = :n"), {"n": url.database}
+                ).scalar()
+                if not exists:
+                    log.info("creating the MLflow tracking database %s", url.database)
                     conn.execute(sa.text(f'create database "{url.database}"'))
-                except sa.exc.ProgrammingError as exc:  # another process created it since the check
-                    if getattr(exc.orig, "sqlstate", None) != DUPLICATE_DATABASE:
-                        raise
+            finally:
+                conn.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": MLFLOW_DATABASE_LOCK})
         _ensure_mlflow_tables(uri)
     except sa.exc.ProgrammingError as exc:
         raise ServiceUnavailable(
