@@ -71,6 +71,10 @@ class CompositePolicy(ChunkedPolicy):
         for child in self.children:
             child._after_decide(n)
 
+    def start_block(self, index: int) -> None:
+        for child in self.children:
+            child.start_block(index)
+
     def _begin_batch(self) -> None:
         for child in self.children:
             child._begin_batch()

@@ -336,6 +336,11 @@ class ChunkedPolicy(Policy):
     def _after_decide(self, n: int) -> None:
         """Hook for policies that count decisions."""
 
+    def start_block(self, index: int) -> None:  # noqa: B027 -- optional hook, empty by design
+        """The decisions that follow form block ``index``, decided apart from every other block
+        (one customer shard of a partitioned decide list): a policy that counts decisions starts
+        the block from a position that depends on ``index`` alone, never on earlier blocks."""
+
     def _rng_for_probabilities(self, rng: np.random.Generator | None) -> np.random.Generator:
         if rng is None:
             raise ValueError(f"{self.name} estimates probabilities by Monte Carlo: pass rng")

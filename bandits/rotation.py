@@ -72,6 +72,12 @@ class Rotation(CompositePolicy):
         self.n_decisions_ += n
         super()._after_decide(n)
 
+    def start_block(self, index: int) -> None:
+        # Block k starts at turn k: small blocks (a shard holds few of a day's customers) still
+        # reach every strategy, and a block's turns do not depend on which blocks came before.
+        self.n_decisions_ = index * self.params.period
+        super().start_block(index)
+
     def _plan(
         self,
         segments: np.ndarray,

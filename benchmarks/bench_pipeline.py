@@ -389,6 +389,7 @@ def run(args: argparse.Namespace, dbname: str, home: Path, result: dict) -> None
 
     from pipelines import audience as audience_mod
     from pipelines import decide as decide_mod
+    from pipelines import decide_buckets as buckets_mod
     from pipelines import ingest as ingest_mod
     from pipelines import migrate
     from pipelines import publish as publish_mod
@@ -483,12 +484,12 @@ def run(args: argparse.Namespace, dbname: str, home: Path, result: dict) -> None
         return policy
 
     with contextlib.ExitStack() as stack:
-        stack.enter_context(rec.wrap(decide_mod, "eligible_audience", "audience total"))
+        stack.enter_context(rec.wrap(buckets_mod, "eligible_audience", "audience total"))
         stack.enter_context(rec.wrap(audience_mod, "read_frame", read_label))
-        stack.enter_context(rec.wrap(audience_mod, "_consent_mask", "consent mask total"))
-        stack.enter_context(rec.wrap(decide_mod, "_segment_stats", "segment stats (mart)"))
-        stack.enter_context(rec.wrap(decide_mod, "_decide", "decisions frame total"))
-        stack.enter_context(rec.wrap(decide_mod, "copy_frame", "COPY decisions total"))
+        stack.enter_context(rec.wrap(audience_mod, "consent_mask", "consent mask total"))
+        stack.enter_context(rec.wrap(buckets_mod, "segment_stats", "segment stats (mart)"))
+        stack.enter_context(rec.wrap(buckets_mod, "decide_customers", "decisions frame total"))
+        stack.enter_context(rec.wrap(buckets_mod, "copy_frame", "COPY decisions total"))
         stack.enter_context(rec.wrap(pd.DataFrame, "to_csv", "to_csv"))
         decide_mod.make_policy = make_policy_timed
         stack.callback(setattr, decide_mod, "make_policy", original_make_policy)
@@ -557,9 +558,11 @@ def run(args: argparse.Namespace, dbname: str, home: Path, result: dict) -> None
     # the same serialisation as copy_frame, alone (pandas to_csv of the decisions frame)
     with engine.connect() as conn:
         customers_df, allowed = audience_mod.eligible_audience(conn, campaign, DAY)
-        pulls, rewards = decide_mod._segment_stats(conn, campaign, DAY)
+        pulls, rewards = decide_mod.segment_stats(conn, campaign)
     t0 = time.perf_counter()
-    frame = decide_mod._decide(campaign, customers_df, allowed, pulls, rewards, decided.seed, DAY, None, None)
+    frame = decide_mod.decide_customers(
+        campaign, customers_df, allowed, pulls, rewards, decided.seed, DAY, None, None
+    )
     base["decisions_frame_2nd_pass_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     s = io.StringIO()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from airflow.sdk import CronDataIntervalTimetable, Param, PokeReturnValue, dag, task, task_group
+from airflow.sdk import CronDataIntervalTimetable, Param, PokeReturnValue, dag, task
+from airflow.task.trigger_rule import TriggerRule
 from assets import MARTS
 
 DOC = """
@@ -13,10 +14,11 @@ DOC = """
 
 For the day D: **prepare** (schema migrations; which day D is) -> **wait_for_inbox** ->
 **ingest** the inbox files of D into `raw` (bad rows to `ops.quarantine`) -> **validate** the
-landed batch with Great Expectations -> **dbt build** the marts and their tests -> per active
-campaign (a mapped task group `campaign`): **decide** its send list -> **publish** it (GX on
-the list, then CSV/Parquet exports) -> **monitor** (KPIs, drift alerts). A campaign that
-fails fails alone: the others still publish (monitor then waits for a fixed re-run).
+landed batch with Great Expectations -> **dbt build** the marts and their tests -> **decide**,
+mapped over (active campaign, customer-hash bucket) (`DECIDE_BUCKETS` per campaign, so many
+workers build one list) -> per campaign, **publish** once every bucket of this run is decided
+(GX on the list, then CSV/Parquet exports) -> **monitor** (KPIs, drift alerts). A campaign
+that fails fails alone: the others still publish (monitor then waits for a fixed re-run).
 
 **Which day.** A scheduled run covers its daily interval: the run at midnight after D is
 for D. A manual trigger may set the `date` param; without it and without a logical date
@@ -38,6 +40,8 @@ writes a critical alert to `ops.alerts`. A published list is never changed.
 HAND_RUN = os.environ.get("CAMPAIGNOPT_HAND_RUN") == "1"
 RETRIES = int(os.environ.get("CAMPAIGNOPT_TASK_RETRIES", "2"))
 DECIDE_WAIT = float(os.environ.get("DECIDE_WAIT_SECONDS", "1800"))
+# Decide tasks of one run at once (the bucket tasks of every campaign): as many as workers' slots.
+DECIDE_PARALLEL = int(os.environ.get("DECIDE_PARALLELISM", "2"))
 
 
 def _alert_failure(context) -> None:
@@ -46,6 +50,11 @@ def _alert_failure(context) -> None:
 
     ti = context["ti"]
     mapped = ti.map_index is not None and ti.map_index >= 0
+    ids = None
+    if mapped and ti.task_id == "decide":  # mapped over (campaign, bucket) jobs
+        ids = [job["campaign_id"] for job in ti.xcom_pull(task_ids="decide_jobs") or []]
+    elif mapped:
+        ids = ti.xcom_pull(task_ids="active_campaigns")
     daily.task_failed(
         ti.xcom_pull(task_ids="prepare"),
         (context.get("params") or {}).get("date"),
@@ -54,7 +63,7 @@ def _alert_failure(context) -> None:
         dag_id=ti.dag_id,
         task_id=ti.task_id,
         error=str(context.get("exception") or "failed"),
-        campaign_ids=ti.xcom_pull(task_ids="active_campaigns") if mapped else None,
+        campaign_ids=ids,
         map_index=ti.map_index if mapped else -1,
         run_id=ti.run_id,
     )
@@ -121,24 +130,30 @@ def daily_campaign_optimization():
 
         return daily.active_campaigns(day)
 
-    @task(max_active_tis_per_dagrun=2, execution_timeout=timedelta(seconds=DECIDE_WAIT + 3600))
-    def decide(campaign_id: int, day: str) -> int:
+    @task(execution_timeout=timedelta(minutes=5))
+    def decide_jobs(campaign_ids: list[int]) -> list[dict]:
         from pipelines import daily
 
-        daily.decide(campaign_id, day)
-        return campaign_id
+        return daily.decide_jobs(campaign_ids)
 
-    @task(max_active_tis_per_dagrun=2, execution_timeout=timedelta(minutes=30))
-    def publish(campaign_id: int, day: str) -> dict:
+    @task(max_active_tis_per_dagrun=DECIDE_PARALLEL, execution_timeout=timedelta(seconds=DECIDE_WAIT + 3600))
+    def decide(job: dict, day: str, run_id=None) -> dict:
         from pipelines import daily
 
-        return daily.publish(campaign_id, day)
+        return daily.decide_bucket(job, day, run_id)
 
-    # One mapped group per campaign: publish[i] waits for decide[i] only, so one campaign that
-    # fails (say its stored definition no longer validates) does not hold back the others.
-    @task_group
-    def campaign(campaign_id: int, day: str):
-        return publish(decide(campaign_id, day), day)
+    # Runs once every bucket is done, whether or not all succeeded: a campaign whose bucket
+    # failed is refused by its own publish (this run's buckets are checked in the database),
+    # and the other campaigns still publish.
+    @task(
+        max_active_tis_per_dagrun=2,
+        execution_timeout=timedelta(minutes=30),
+        trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS,
+    )
+    def publish(campaign_id: int, day: str, run_id=None) -> dict:
+        from pipelines import daily
+
+        return daily.publish(campaign_id, day, run_id)
 
     @task(execution_timeout=timedelta(minutes=30))
     def monitor(published: list[dict], day: str) -> dict:
@@ -153,7 +168,9 @@ def daily_campaign_optimization():
     built = dbt_build(day)
     campaigns = active_campaigns(day)
     ready >> landed >> validated >> built >> campaigns
-    published = campaign.partial(day=day).expand(campaign_id=campaigns)
+    decided = decide.partial(day=day).expand(job=decide_jobs(campaigns))
+    published = publish.partial(day=day).expand(campaign_id=campaigns)
+    decided >> published
     monitor(published, day)
 
 

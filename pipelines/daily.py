@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 
@@ -166,30 +167,68 @@ def active_campaigns(day: date | str) -> list[int]:
 
 
 @_step
-def decide(campaign_id: int, day: date | str) -> dict:
-    """Decide one campaign's list of D once the earlier days of its cap window are final."""
-    from pipelines.campaign_store import load_campaign_by_id
-    from pipelines.day_order import decide_slot
-    from pipelines.decide import decide_campaign
-    from pipelines.scoring import load_model_for_decide
+def decide_jobs(campaign_ids: list[int]) -> list[dict]:
+    """The decide tasks of the day: every (campaign, bucket) for the configured bucket count."""
     from pipelines.settings import get_settings
 
-    engine = get_engine()
-    day = _as_date(day)
-    campaign = load_campaign_by_id(engine, campaign_id)
-    model, note = load_model_for_decide(day=day, engine=engine)  # alerts when the champion fails
-    with decide_slot(engine, campaign_id, day, get_settings().decide_wait_seconds):
-        result = decide_campaign(engine, campaign, day, model=model, note=note)
+    n = get_settings().decide_buckets
+    return [{"campaign_id": c, "bucket": b, "n_buckets": n} for c in campaign_ids for b in range(n)]
+
+
+@_step
+def decide(campaign_id: int, day: date | str) -> dict:
+    """Decide one campaign's whole list of D in this process (every bucket, then the list)."""
+    from pipelines.decide import decide_campaign
+    from pipelines.settings import get_settings
+
+    engine, day = get_engine(), _as_date(day)
+    with _deciding(engine, campaign_id, day) as (campaign, model, note):
+        result = decide_campaign(engine, campaign, day, model, note, get_settings().decide_buckets)
     return asdict(result) | {"list_date": result.list_date.isoformat(), "note": note}
 
 
 @_step
-def publish(campaign_id: int, day: date | str) -> dict:
-    from pipelines.campaign_store import load_campaign_by_id
-    from pipelines.publish import publish_list
+def decide_bucket(job: dict, day: date | str, run_id: str) -> dict:
+    """Decide one bucket of one campaign's list of D (a task of the DAG's mapped decide)."""
+    from pipelines.decide_buckets import decide_bucket as decide_one_bucket
 
-    engine = get_engine()
-    result = publish_list(engine, load_campaign_by_id(engine, campaign_id), _as_date(day))
+    engine, day = get_engine(), _as_date(day)
+    with _deciding(engine, job["campaign_id"], day) as (campaign, model, note):
+        result = decide_one_bucket(
+            engine, campaign, day, job["bucket"], job["n_buckets"], run_id, model, note
+        )
+    return asdict(result) | {"list_date": result.list_date.isoformat(), "note": note}
+
+
+@contextmanager
+def _deciding(engine: sa.Engine, campaign_id: int, day: date):
+    """The campaign and champion, inside the day-order slot: once the earlier days of the cap
+    window are final (pipelines/day_order.py)."""
+    from pipelines.campaign_store import load_campaign_by_id
+    from pipelines.day_order import decide_slot
+    from pipelines.scoring import load_model_for_decide
+    from pipelines.settings import get_settings
+
+    campaign = load_campaign_by_id(engine, campaign_id)
+    model, note = load_model_for_decide(day=day, engine=engine)  # alerts when the champion fails
+    with decide_slot(engine, campaign_id, day, get_settings().decide_wait_seconds):
+        yield campaign, model, note
+
+
+@_step
+def publish(campaign_id: int, day: date | str, run_id: str | None = None) -> dict:
+    """Publish D's list; with ``run_id`` (the DAG), first the list from that run's buckets,
+    refused while one of them is missing."""
+    from pipelines.campaign_store import load_campaign_by_id
+    from pipelines.decide_buckets import finish_list
+    from pipelines.publish import publish_list
+    from pipelines.settings import get_settings
+
+    engine, day = get_engine(), _as_date(day)
+    campaign = load_campaign_by_id(engine, campaign_id)
+    if run_id is not None:
+        finish_list(engine, campaign, day, get_settings().decide_buckets, run_id)
+    result = publish_list(engine, campaign, day)
     return asdict(result) | {"list_date": result.list_date.isoformat()}
 
 

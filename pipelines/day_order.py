@@ -96,7 +96,8 @@ def pending_earlier_days(conn: sa.Connection, day: date, inbox: Path) -> list[st
             continue
         row = conn.execute(
             sa.text(
-                """select count(*) filter (where s.status = 'draft') as drafts, count(s.*) as lists,
+                """select count(*) filter (where s.status in ('draft', 'deciding')) as drafts,
+                          count(s.*) as lists,
                           (select count(*) from ops.campaigns c where c.start_date <= :d
                              and (c.end_date is null or c.end_date >= :d)) as active
                    from ops.send_lists s where s.list_date = :d"""

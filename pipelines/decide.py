@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,9 +24,8 @@ import sqlalchemy as sa
 
 import bandits
 from bandits import make_policy
-from pipelines.audience import eligible_audience
 from pipelines.campaign_store import Campaign
-from pipelines.db import copy_frame, read_frame
+from pipelines.db import read_frame
 from pipelines.domain import SEGMENTS
 from pipelines.drift import discount_drifted
 
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 200_000  # customers per policy call: bounds the (chunk x arms) working arrays
 POLICY_VERSION = f"bandits-{getattr(bandits, '__version__', '0')}"
-CAMPAIGN_LOCK_CLASS = 7240304  # advisory lock (class, campaign_id): one decide of a campaign at a time
+CAMPAIGN_LOCK_CLASS = 7240304  # advisory lock (class, campaign_id): one writer of a list row at a time
 
 
 class Scorer(Protocol):
@@ -82,19 +82,30 @@ def decide_campaign(
     day: date,
     model: ModelHandle | None = None,
     note: str | None = None,
+    n_buckets: int = 1,
 ) -> DecideResult:
-    """Build (or rebuild) the draft send list of ``campaign`` for ``day``.
+    """Build (or rebuild) the draft send list of ``campaign`` for ``day`` in this process: its
+    ``n_buckets`` buckets one after another, then the list (the DAG runs the buckets as parallel
+    tasks: :mod:`pipelines.decide_buckets`). The list is the same for any ``n_buckets``.
 
-    Two decides of one campaign never interleave (a per-campaign advisory lock around the read
-    of the audience and the write of the list); the order of days is the caller's rule
+    Two decides of one (campaign, bucket) never interleave (an advisory lock around the read of
+    the audience and the write of its decisions); the order of days is the caller's rule
     (:func:`pipelines.day_order.decide_slot`, which the daily job uses).
     """
-    with _campaign_lock(engine, campaign.campaign_id):
-        return _decide_campaign(engine, campaign, day, model, note)
+    from pipelines.decide_buckets import decide_bucket, finish_list, list_status
+
+    if list_status(engine, campaign.campaign_id, day) == "published":
+        log.info("%s %s: list already published; left as it is", campaign.name, day)
+        return finish_list(engine, campaign, day, n_buckets, "")
+    run_id = f"local-{uuid.uuid4()}"
+    for bucket in range(n_buckets):
+        decide_bucket(engine, campaign, day, bucket, n_buckets, run_id, model, note)
+    return finish_list(engine, campaign, day, n_buckets, run_id)
 
 
 @contextmanager
-def _campaign_lock(engine: sa.Engine, campaign_id: int) -> Iterator[None]:
+def campaign_lock(engine: sa.Engine, campaign_id: int) -> Iterator[None]:
+    """One writer of a campaign's list row at a time."""
     with engine.connect() as conn:
         key = {"a": CAMPAIGN_LOCK_CLASS, "b": campaign_id}
         conn.execute(sa.text("select pg_advisory_lock(:a, :b)"), key)
@@ -104,66 +115,6 @@ def _campaign_lock(engine: sa.Engine, campaign_id: int) -> Iterator[None]:
         finally:
             conn.execute(sa.text("select pg_advisory_unlock(:a, :b)"), key)
             conn.commit()
-
-
-def _decide_campaign(
-    engine: sa.Engine, campaign: Campaign, day: date, model: ModelHandle | None, note: str | None
-) -> DecideResult:
-    seed = seed_for(campaign.name, day)
-    with engine.connect() as conn:
-        status = conn.execute(
-            sa.text("select status from ops.send_lists where campaign_id = :c and list_date = :d"),
-            {"c": campaign.campaign_id, "d": day},
-        ).scalar()
-    if status == "published":
-        log.info("%s %s: list already published; left as it is", campaign.name, day)
-        return _existing(engine, campaign, day, seed)
-
-    with engine.connect() as conn:
-        customers, allowed = eligible_audience(conn, campaign, day)
-        pulls, rewards = segment_stats(conn, campaign)
-    decisions = _decide(campaign, customers, allowed, pulls, rewards, seed, day, model, note)
-
-    with engine.begin() as conn:
-        # Delete-then-insert keyed by (campaign, D): a retry leaves exactly one list.
-        conn.execute(
-            sa.text(
-                "delete from ops.decisions where campaign_id = :c and decision_date = :d and source = 'batch'"
-            ),
-            {"c": campaign.campaign_id, "d": day},
-        )
-        if len(decisions):
-            copy_frame(conn, "ops.decisions", decisions)
-        n_control = int((decisions["treatment_group"] == "control").sum()) if len(decisions) else 0
-        conn.execute(
-            sa.text(
-                """insert into ops.send_lists
-                       (campaign_id, list_date, status, n_rows, n_control, model_version)
-                   values (:c, :d, 'draft', :n, :nc, :mv)
-                   on conflict (campaign_id, list_date) do update set status = 'draft',
-                       n_rows = excluded.n_rows,
-                       n_control = excluded.n_control, model_version = excluded.model_version,
-                       csv_path = null, parquet_path = null, published_at = null, updated_at = now()"""
-            ),
-            {
-                "c": campaign.campaign_id,
-                "d": day,
-                "n": len(decisions),
-                "nc": n_control,
-                "mv": model.version if model else None,
-            },
-        )
-    log.info("%s %s: %d decisions (%d control)", campaign.name, day, len(decisions), n_control)
-    return DecideResult(
-        campaign.name,
-        campaign.campaign_id,
-        day,
-        "draft" if len(decisions) else "empty",
-        len(decisions),
-        n_control,
-        model.version if model else None,
-        seed,
-    )
 
 
 def segment_stats(conn: sa.Connection, campaign: Campaign) -> tuple[np.ndarray, np.ndarray]:
@@ -225,10 +176,57 @@ def choose_arms(
     the (n, n_arms) consent mask. Returns arrays of shape (n,): arm_idx, propensity, explored,
     bandit_score, model_score, blend_score, confidence, selected_by, strategy, phase.
     """
+    out = _control_choices(campaign, customers, allowed)
+    treat = np.flatnonzero(~customers["is_control"].to_numpy(dtype=bool))
+    for start in range(0, len(treat), CHUNK):
+        rows = treat[start : start + CHUNK]
+        _pick(out, policy, customers, allowed, rows, _scores(campaign, model, customers, allowed, rows), rng)
+    out["propensity"] = np.clip(out["propensity"], 1e-6, 1.0)
+    return out
+
+
+def choose_arms_by_shard(
+    campaign: Campaign,
+    policy: bandits.ChunkedPolicy,
+    customers: pd.DataFrame,
+    allowed: np.ndarray,
+    seed: int,
+    model: ModelHandle | None,
+) -> dict[str, np.ndarray]:
+    """:func:`choose_arms` for the batch list, one customer shard at a time: shard s is decided
+    with its own generator, seeded by (seed, s), as policy block s, in customer-id order. So a
+    customer's arm and propensity depend on their shard alone, not on which other shards are
+    decided in the same call (the partitioned decide's bucket count). ``customers`` needs a
+    ``shard`` column and is ordered by customer_id."""
+    out = _control_choices(campaign, customers, allowed)
+    shards = customers["shard"].to_numpy(dtype=np.int64)
+    treat = np.flatnonzero(~customers["is_control"].to_numpy(dtype=bool))
+    treat = treat[np.argsort(shards[treat], kind="stable")]  # by shard, customer-id order within
+    # Shard i is treat[bounds[i]:bounds[i + 1]]; whole shards up to CHUNK customers share one
+    # scoring call (the model's per-call cost), each then decided on its own.
+    bounds = np.r_[0, np.flatnonzero(np.diff(shards[treat])) + 1, len(treat)] if len(treat) else [0]
+    i = 0
+    while i < len(bounds) - 1:
+        j = i + 1
+        while j < len(bounds) - 1 and bounds[j + 1] - bounds[i] <= CHUNK:
+            j += 1
+        proba = _scores(campaign, model, customers, allowed, treat[bounds[i] : bounds[j]])
+        for a, b in zip(bounds[i:j], bounds[i + 1 : j + 1], strict=True):
+            shard = int(shards[treat[a]])
+            policy.start_block(shard)
+            part = None if proba is None else proba[a - bounds[i] : b - bounds[i]]
+            _pick(out, policy, customers, allowed, treat[a:b], part, np.random.default_rng([seed, shard]))
+        i = j
+    out["propensity"] = np.clip(out["propensity"], 1e-6, 1.0)
+    return out
+
+
+def _control_choices(
+    campaign: Campaign, customers: pd.DataFrame, allowed: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Every customer as a control customer: the static arm, propensity 1; _pick fills the rest."""
     n = len(customers)
-    control = customers["is_control"].to_numpy(dtype=bool)
-    treat = np.flatnonzero(~control)
-    out = {
+    return {
         "arm_idx": _static_arm(allowed, campaign.arm_ids.index(campaign.control_arm_id)),
         "propensity": np.ones(n),
         "explored": np.zeros(n, dtype=bool),
@@ -240,24 +238,41 @@ def choose_arms(
         "strategy": np.full(n, None, dtype=object),
         "phase": np.full(n, None, dtype=object),
     }
-    segments = customers["segment_idx"].to_numpy(dtype=np.int64)
-    for start in range(0, len(treat), CHUNK):
-        rows = treat[start : start + CHUNK]
-        proba = None
-        if model is not None:  # disallowed pairs are not scored (see model_scores)
-            proba = model_scores(model, customers.iloc[rows], campaign.arm_params, allowed[rows])
-        batch = policy.decide(segments[rows], rng, allowed=allowed[rows], model_proba=proba)
-        out["arm_idx"][rows] = batch.arm
-        for name in ("propensity", "explored", "bandit_score", "model_score", "blend_score", "confidence"):
-            out[name][rows] = getattr(batch, name)
-        out["selected_by"][rows] = batch.selected_by
-        out["strategy"][rows] = batch.strategy
-        out["phase"][rows] = batch.phase
-    out["propensity"] = np.clip(out["propensity"], 1e-6, 1.0)
-    return out
 
 
-def _decide(
+def _scores(
+    campaign: Campaign,
+    model: ModelHandle | None,
+    customers: pd.DataFrame,
+    allowed: np.ndarray,
+    rows: np.ndarray,
+) -> np.ndarray | None:
+    if model is None or not len(rows):  # disallowed pairs are not scored (see model_scores)
+        return None
+    return model_scores(model, customers.iloc[rows], campaign.arm_params, allowed[rows])
+
+
+def _pick(
+    out: dict[str, np.ndarray],
+    policy: bandits.ChunkedPolicy,
+    customers: pd.DataFrame,
+    allowed: np.ndarray,
+    rows: np.ndarray,
+    proba: np.ndarray | None,
+    rng: np.random.Generator,
+) -> None:
+    """The policy's choices for the treatment customers ``rows``, written into ``out``."""
+    segments = customers["segment_idx"].to_numpy(dtype=np.int64)[rows]
+    batch = policy.decide(segments, rng, allowed=allowed[rows], model_proba=proba)
+    out["arm_idx"][rows] = batch.arm
+    for name in ("propensity", "explored", "bandit_score", "model_score", "blend_score", "confidence"):
+        out[name][rows] = getattr(batch, name)
+    out["selected_by"][rows] = batch.selected_by
+    out["strategy"][rows] = batch.strategy
+    out["phase"][rows] = batch.phase
+
+
+def decide_customers(
     campaign: Campaign,
     customers: pd.DataFrame,
     allowed: np.ndarray,
@@ -268,9 +283,10 @@ def _decide(
     model: ModelHandle | None,
     note: str | None,
 ) -> pd.DataFrame:
+    """The decisions of ``customers`` (one bucket's, or everyone's) as rows of ops.decisions."""
     arm_ids = np.asarray(campaign.arm_ids)
     policy = build_policy(campaign, pulls, rewards, model)
-    out = choose_arms(campaign, policy, customers, allowed, np.random.default_rng(seed), model)
+    out = choose_arms_by_shard(campaign, policy, customers, allowed, seed, model)
     control = customers["is_control"].to_numpy(dtype=bool)
     decided_at = datetime.combine(day, time(6), tzinfo=UTC)  # the list's send morning, not now()
     ids = customers["customer_id"].astype(str).to_numpy()
@@ -302,6 +318,7 @@ def _decide(
             "source": "batch",
             "seed": seed,
             "note": note,
+            "shard": customers["shard"].to_numpy(dtype=np.int64),
         }
     )
 
@@ -328,24 +345,3 @@ def _static_arm(allowed: np.ndarray, default_idx: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     first_allowed = np.argmax(allowed, axis=1)
     return np.where(allowed[:, default_idx], default_idx, first_allowed).astype(np.int64)
-
-
-def _existing(engine: sa.Engine, campaign: Campaign, day: date, seed: int) -> DecideResult:
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.text(
-                "select n_rows, n_control, model_version from ops.send_lists "
-                "where campaign_id = :c and list_date = :d"
-            ),
-            {"c": campaign.campaign_id, "d": day},
-        ).one()
-    return DecideResult(
-        campaign.name,
-        campaign.campaign_id,
-        day,
-        "published",
-        row.n_rows,
-        row.n_control,
-        row.model_version,
-        seed,
-    )

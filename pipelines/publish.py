@@ -68,6 +68,13 @@ def publish_list(engine: sa.Engine, campaign: Campaign, day: date, validate: boo
         ).first()
     if row is None:
         raise NotFound(f"no send list for campaign {campaign.name!r} on {day}: run the decide step first")
+    if row.status == "deciding":
+        from pipelines.decide_buckets import ListIncomplete
+
+        raise ListIncomplete(
+            f"the send list of campaign {campaign.name!r} on {day} is not complete: its buckets are "
+            "being decided again (finish the run that decides them, or re-run the day)"
+        )
     csv_path, parquet_path = export_paths(campaign.name, day)
     if row.status == "published" and csv_path.exists() and parquet_path.exists():
         return PublishResult(campaign.name, day, row.n_rows, str(csv_path), str(parquet_path), True)

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         ge=0.0,
         description="How long deciding day D waits for earlier days of its cap window to be final.",
     )
+    decide_buckets: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Customer-hash buckets each campaign's list is decided in (parallel decide tasks).",
+    )
     quarantine_max_share: float = Field(
         default=0.01, ge=0.0, le=1.0, description="Ingestion fails when more rows than this are bad."
     )

@@ -102,7 +102,7 @@ def engine(database_url: str) -> sa.Engine:
 
 RAW_AND_OPS_TABLES = (
     "ops.feedback_holds, ops.feedback_volumes, ops.alerts, ops.quarantine, ops.ingested_files, "
-    "ops.suppressions, ops.send_lists, "
+    "ops.suppressions, ops.send_lists, ops.decide_buckets, "
     "ops.decisions, ops.arms, ops.campaigns, raw.interactions, raw.customers, raw.consents"
 )
 

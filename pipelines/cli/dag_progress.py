@@ -17,7 +17,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-# The daily DAG's tasks in order, as a person names them; decide and publish run per campaign.
+# The daily DAG's tasks in order, as a person names them; decide runs per (campaign, bucket)
+# and publish per campaign.
 STEPS = {
     "prepare": "prepare",
     "wait_for_inbox": "wait for the inbox",
@@ -25,11 +26,12 @@ STEPS = {
     "validate_batch": "validate",
     "dbt_build": "transform (dbt)",
     "active_campaigns": "campaigns of the day",
-    "campaign.decide": "decide",
-    "campaign.publish": "publish",
+    "decide_jobs": "decide tasks",
+    "decide": "decide",
+    "publish": "publish",
     "monitor": "monitor",
 }
-PER_CAMPAIGN = ("campaign.decide", "campaign.publish")
+PER_CAMPAIGN = ("decide", "publish")
 _TASK_EVENT = re.compile(r"\[DAG TEST\] (starting|end task) task_id=(\S+) map_index=(-?\d+)")
 POLL_SECONDS = 0.2
 
@@ -37,9 +39,9 @@ POLL_SECONDS = 0.2
 class StepProgress:
     """Moves a rich task along the DAG's tasks as their log lines arrive."""
 
-    def __init__(self, progress: Progress, campaigns: list[str]) -> None:
-        self.progress, self.campaigns = progress, campaigns
-        total = len(STEPS) - len(PER_CAMPAIGN) + len(PER_CAMPAIGN) * len(campaigns)
+    def __init__(self, progress: Progress, campaigns: list[str], n_buckets: int = 1) -> None:
+        self.progress, self.campaigns, self.n_buckets = progress, campaigns, n_buckets
+        total = len(STEPS) - len(PER_CAMPAIGN) + (n_buckets + 1) * len(campaigns)
         self.task = progress.add_task("starting Airflow", total=total)
 
     def feed(self, line: str) -> None:
@@ -52,8 +54,12 @@ class StepProgress:
             return
         label = STEPS.get(task_id, task_id)
         if task_id in PER_CAMPAIGN:
-            label += " " + (self.campaigns[index] if 0 <= index < len(self.campaigns) else f"#{index}")
-            if index >= len(self.campaigns):  # a campaign that became active since we counted
+            per = self.n_buckets if task_id == "decide" else 1  # decide is mapped over buckets too
+            which, bucket = divmod(index, per)
+            label += " " + (self.campaigns[which] if 0 <= which < len(self.campaigns) else f"#{index}")
+            if per > 1:
+                label += f" bucket {bucket + 1}/{per}"
+            if which >= len(self.campaigns):  # a campaign that became active since we counted
                 self.progress.update(self.task, total=self.progress.tasks[0].total + 1)
         self.progress.update(self.task, description=label)
 
@@ -77,12 +83,14 @@ def tail(path: Path, on_line: Callable[[str], None], stop: threading.Event) -> N
 
 
 @contextmanager
-def dag_progress(console: Console, campaigns: list[str]) -> Iterator[Callable[[Path], None]]:
+def dag_progress(
+    console: Console, campaigns: list[str], n_buckets: int = 1
+) -> Iterator[Callable[[Path], None]]:
     """A ``follow`` callback for :func:`pipelines.orchestration.run_dag` that shows the bar."""
     stop, threads = threading.Event(), []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
-        steps = StepProgress(progress, campaigns)
+        steps = StepProgress(progress, campaigns, n_buckets)
 
         def follow(path: Path) -> None:
             thread = threading.Thread(target=tail, args=(path, steps.feed, stop), daemon=True)

@@ -21,11 +21,12 @@ def daily(
     from pipelines.cli.dag_progress import dag_progress
     from pipelines.cli.output import console
     from pipelines.orchestration import run_dag
+    from pipelines.settings import get_settings
 
     logical_date = _parse_date(day)
     started = datetime.now()
     if console.is_terminal:  # a person watching; piped output and logs get no bar
-        with dag_progress(console, _campaigns_of(logical_date)) as follow:
+        with dag_progress(console, _campaigns_of(logical_date), get_settings().decide_buckets) as follow:
             result = run_dag("daily_campaign_optimization", logical_date, follow=follow)
     else:
         result = run_dag("daily_campaign_optimization", logical_date)

@@ -173,13 +173,22 @@ def _batch_rows(engine: sa.Engine, campaign: Campaign) -> dict[str, sa.Row]:
 
 
 def _batch_vector(rows: dict[str, sa.Row]) -> dict[int, float]:
-    """arm_id -> the batch's propensity: identical customers share one Monte Carlo vector."""
-    seen: dict[int, set[float]] = {}
+    """arm_id -> the batch's propensity. Identical customers of one shard share one Monte Carlo
+    vector (a shard is decided with its own generator: pipelines/shards.py); the shards' vectors
+    are independent estimates of the same probabilities, averaged here."""
+    seen: dict[tuple[int, int], set[float]] = {}
     for r in rows.values():
         if r.treatment_group == "treatment":
-            seen.setdefault(r.arm_id, set()).add(round(r.propensity, 12))
+            seen.setdefault((r.shard, r.arm_id), set()).add(round(r.propensity, 12))
     assert all(len(v) == 1 for v in seen.values()), seen
-    return {arm: v.pop() for arm, v in seen.items()}
+    by_arm: dict[int, list[float]] = {}
+    for (_, arm), values in seen.items():
+        by_arm.setdefault(arm, []).extend(values)
+    vector = {arm: float(np.mean(v)) for arm, v in by_arm.items()}
+    # Averages of estimates sum to 1 only up to Monte Carlo noise (~4e-4 here): a vector that holds
+    # all but that much is every arm's, and is normalised; otherwise the rest is the undrawn arms'.
+    total = sum(vector.values())
+    return {arm: p / total for arm, p in vector.items()} if total > 1.0 - 2e-3 else vector
 
 
 def _mc_tolerance(p: float, estimates: int = 2) -> float:

@@ -41,6 +41,17 @@ def test_rotation_hands_over_every_period_decisions() -> None:
     assert isinstance(policy.current_policy(), UCB)
 
 
+def test_a_block_starts_at_its_own_turn_whatever_came_before() -> None:
+    """Block k (a shard of a partitioned list) starts at turn k, not where the last block ended."""
+    policy = Rotation(_children(), RotationParams(period=2))
+    policy.decide(np.zeros(5, dtype=np.int64), np.random.default_rng(0))  # an earlier block
+    policy.start_block(4)  # turn 4 of 3 strategies: the second, ucb
+    block = policy.decide(np.zeros(3, dtype=np.int64), np.random.default_rng(1))
+    assert block.strategy.tolist() == ["ucb", "ucb", "epsilon_greedy"]
+    policy.start_block(0)
+    assert isinstance(policy.current_policy(), ThompsonSampling)
+
+
 def test_rotation_propensity_is_the_deciding_policy_s() -> None:
     policy = Rotation(
         [UCB(K).set_stats(PULLS, REWARDS), EpsilonGreedy(K).set_stats(PULLS, REWARDS)],

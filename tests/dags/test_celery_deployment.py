@@ -100,7 +100,8 @@ def deployment(
         scratch_database(prefix="campaignopt_deployed") as url,
     ):
         home = tmp_path_factory.mktemp("deployment")
-        world = make_world(url, home / "campaignopt")
+        # Each list decided as 4 bucket tasks over both workers; the in-process run decides it whole.
+        world = make_world(url, home / "campaignopt") | {"DECIDE_BUCKETS": "4"}
         create_registry_tables(url)
         (home / "campaignopt" / "inbox" / DAY.isoformat() / "_READY").touch()  # the producer's marker
         config = ClusterConfig(
@@ -184,7 +185,8 @@ def test_the_daily_dag_on_celery_workers_publishes_the_lists_of_the_in_process_r
     # Every task succeeded, once per campaign where mapped, and the work was spread over both workers.
     names = sorted((ti["task_id"], ti["map_index"]) for ti in tis if ti["state"] == "success")
     assert len(names) == len(tis), describe(tis)
-    assert ("campaign.publish", 1) in names and ("monitor", -1) in names, describe(tis)
+    assert ("publish", 1) in names and ("monitor", -1) in names, describe(tis)
+    assert [i for t, i in names if t == "decide"] == list(range(8)), describe(tis)  # 2 campaigns x 4
     assert {ti["hostname"] for ti in tis} == {"w1", "w2"}, describe(tis)
 
     # The same lists as the in-process run on the same data: the table, every decision, the exports.

@@ -37,15 +37,18 @@ def test_daily_dag_shape(dagbag) -> None:
         "validate_batch",
         "dbt_build",
         "active_campaigns",
-        "campaign.decide",
-        "campaign.publish",
+        "decide_jobs",
+        "decide",
+        "publish",
         "monitor",
     ]
     assert set(dag.task_ids) == set(order)
     for upstream, downstream in zip(order, order[1:], strict=False):
         assert downstream in dag.get_task(upstream).downstream_task_ids
-    # publish[i] hangs on decide[i] alone (a mapped group), not on every campaign's decide.
-    assert type(dag.task_group_dict["campaign"]).__name__ == "MappedTaskGroup"
+    # decide is mapped over (campaign, bucket); publish runs once every bucket is done, even if one
+    # campaign's failed (that campaign's publish then refuses: its buckets are checked in the database).
+    assert dag.get_task("publish").trigger_rule == "all_done_min_one_success"
+    assert dag.get_task("decide").trigger_rule == "all_success"
     assert {a.uri for a in dag.get_task("dbt_build").outlets} >= {
         "postgres://campaignopt/analytics/training_examples",
         "postgres://campaignopt/analytics/segment_arm_stats",
@@ -89,8 +92,8 @@ def test_a_broken_campaign_fails_alone_a_rerun_exits_0_an_empty_day_fails_and_a_
     with pytest.raises(DagRunFailed) as failed:
         run_dag("daily_campaign_optimization", DAY)
     assert re.search(
-        r"failed in campaign\.decide\[1\]: pipelines\.campaign_store\.InvalidStoredCampaign: stored campaign "
-        r"'cross-sell' \(id 2\) no longer validates: channel_costs\.sms: ",
+        r"failed in decide\[1\], publish\[1\]: pipelines\.campaign_store\.InvalidStoredCampaign: "
+        r"stored campaign 'cross-sell' \(id 2\) no longer validates: channel_costs\.sms: ",
         str(failed.value),
     ), str(failed.value)
     with clean_engine.connect() as conn:
@@ -99,11 +102,16 @@ def test_a_broken_campaign_fails_alone_a_rerun_exits_0_an_empty_day_fails_and_a_
         )
         assert lists.all() == [(1, "published")]  # the other campaign published
         alerts = conn.execute(sa.text("select campaign_id, kind, severity, message from ops.alerts")).all()
-    assert [(c, k, s) for c, k, s, _ in alerts] == [(2, "task_failed:campaign.decide", "critical")]
-    assert (
-        "campaign.decide[1] failed for 2026-11-02: stored campaign 'cross-sell' (id 2) no longer validates"
-        in alerts[0][3]
-    )
+    # Its decide failed, and so did its publish (the list of a campaign whose bucket failed is not
+    # published); both alerts name the cause.
+    assert sorted((c, k, s) for c, k, s, _ in alerts) == [
+        (2, "task_failed:decide", "critical"),
+        (2, "task_failed:publish", "critical"),
+    ]
+    for _, kind, _, message in alerts:
+        task = kind.split(":")[1]
+        expected = f"{task}[1] failed for 2026-11-02: stored campaign 'cross-sell' (id 2) no longer validates"
+        assert expected in message
 
     # Fixed, the re-run of the most recent day succeeds and says so (exit 0), and supersedes the alert.
     with clean_engine.begin() as conn:

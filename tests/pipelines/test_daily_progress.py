@@ -26,8 +26,8 @@ CLI = str(Path(sys.executable).with_name("campaignopt"))
 PREFIX = "2026-12-01T19:35:23.722626Z [info     ] [DAG TEST] "
 SUFFIX = " [airflow.sdk.definitions.dag] loc=dag.py:1501\n"
 TASKS = [("prepare", -1), ("wait_for_inbox", -1), ("ingest", -1), ("validate_batch", -1), ("dbt_build", -1),
-         ("active_campaigns", -1), ("campaign.decide", 0), ("campaign.decide", 1), ("campaign.publish", 0),
-         ("campaign.publish", 1), ("monitor", -1)]  # fmt: skip
+         ("active_campaigns", -1), ("decide_jobs", -1), ("decide", 0), ("decide", 1), ("publish", 0),
+         ("publish", 1), ("monitor", -1)]  # fmt: skip
 
 
 def _run_log(path: Path, tasks: list[tuple[str, int]]) -> None:
@@ -46,15 +46,15 @@ def test_the_bar_counts_every_task_of_the_log_and_names_the_campaign(tmp_path: P
     log.write_text("")
     with dag_progress(terminal, ["card-cashback", "cross-sell"]) as follow:
         follow(log)
-        _run_log(log, TASKS[:8])
+        _run_log(log, TASKS[:9])
         deadline = time.monotonic() + 10  # the tail polls every 0.2 s, rich redraws 10 times a second
-        while "8/11" not in out.getvalue() and time.monotonic() < deadline:
+        while "9/12" not in out.getvalue() and time.monotonic() < deadline:
             time.sleep(0.1)
         middle = out.getvalue()
-        _run_log(log, TASKS[8:])
+        _run_log(log, TASKS[9:])
     shown = out.getvalue()
-    assert "decide cross-sell" in middle and "8/11" in middle
-    assert "11/11" in shown and "done" in shown and "\x1b[" in shown  # drawn with terminal codes
+    assert "decide cross-sell" in middle and "9/12" in middle
+    assert "12/12" in shown and "done" in shown and "\x1b[" in shown  # drawn with terminal codes
 
 
 def _read_pty(fd: int, proc: subprocess.Popen) -> str:
@@ -92,5 +92,5 @@ def test_daily_shows_the_bar_on_a_terminal(clean_engine, inbox: Path) -> None:
     shown = _read_pty(leader, proc)
     os.close(leader)
     assert proc.wait() == 0, shown
-    assert "decide card-cashback" in shown and "9/9" in shown and "done" in shown, shown
+    assert "decide card-cashback" in shown and "10/10" in shown and "done" in shown, shown
     assert "KPIs so far" in shown  # the summary follows the bar
