@@ -193,7 +193,9 @@ def make_classifier(config: TrainConfig) -> XGBClassifier:
     )
 
 
-def train_model(examples: pd.DataFrame, config: TrainConfig | None = None) -> TrainResult:
+def train_model(
+    examples: pd.DataFrame, config: TrainConfig | None = None, spec: FeatureSpec | None = None
+) -> TrainResult:
     """Fit the feature spec and the classifier on the older days, early-stop on the newest.
 
     Parameters
@@ -201,6 +203,9 @@ def train_model(examples: pd.DataFrame, config: TrainConfig | None = None) -> Tr
     examples : DataFrame
         Rows shaped like ``analytics.training_examples``.
     config : TrainConfig, optional
+    spec : FeatureSpec, optional
+        Which customer and arm columns are features (default: :class:`FeatureSpec`'s). Only its
+        column lists are read: a fresh copy is fitted, so one spec can serve many trainings.
 
     Returns
     -------
@@ -211,7 +216,9 @@ def train_model(examples: pd.DataFrame, config: TrainConfig | None = None) -> Tr
     if split.train[config.label].nunique() < 2:
         raise ValueError(f"the training days hold a single value of {config.label!r}: nothing to learn")
     started = time.perf_counter()
-    spec = FeatureSpec().fit(split.train)
+    template = spec or FeatureSpec()
+    spec = FeatureSpec(template.numeric, template.customer_categorical, template.arm_categorical)
+    spec.fit(split.train)
     x_train = spec.transform(split.train)
     x_valid = spec.transform(split.valid)
     y_train = split.train[config.label].to_numpy(dtype=np.int64)

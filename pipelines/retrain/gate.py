@@ -18,7 +18,6 @@ import pandas as pd
 
 from ml import gate as rules
 from ml import tracking
-from ml.evaluate import greedy_policy_terms
 from ml.features import FeatureSpec
 from ml.registry import (
     Actor,
@@ -33,6 +32,7 @@ from ml.registry import (
 from ml.scoring import ResponseModel
 from pipelines.errors import NotFound, ServiceUnavailable
 from pipelines.retrain.config import RetrainConfig
+from pipelines.retrain.in_memory import validation_scores
 from pipelines.retrain.steps import (
     SKIPPED,
     build_training_set,
@@ -48,9 +48,6 @@ from pipelines.retrain.steps import (
 from pipelines.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-_COMPARED = ("auc", "log_loss", "brier", "ope_dr_value", "ope_snips_value")
-
 
 # -- step 5: gate ------------------------------------------------------------------------------
 
@@ -108,18 +105,7 @@ def _scores(
     metrics: Mapping[str, float] | None,
 ) -> rules.ValidationScores:
     """One model's predictions and per-row off-policy terms on the validation rows."""
-    from ml.evaluate import classification_metrics
-
-    proba = model.predict_rows(valid).astype("float64")
-    label = config.train.label
-    terms = greedy_policy_terms(model, valid, arms, reward_column=label) if arms is not None else None
-    if metrics is None:  # the champion: measured here, on the challenger's window
-        metrics = classification_metrics(valid[label].to_numpy(), proba)
-        if terms is not None:
-            metrics["ope_dr_value"] = float(terms.mean())
-    return rules.ValidationScores(
-        proba=proba, value_terms=terms, metrics={k: metrics.get(k) for k in _COMPARED}
-    )
+    return validation_scores(model, valid, arms, config.train.label, metrics)
 
 
 # -- step 6: promote ---------------------------------------------------------------------------

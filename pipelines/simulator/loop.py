@@ -12,10 +12,11 @@ from __future__ import annotations
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipelines.retrain.config import RetrainConfig
 from pipelines.simulator.runners import BASELINES, FixedRankingRunner, Runner, make_runner
 from pipelines.simulator.scenario import Scenario
 from pipelines.simulator.world import World
@@ -40,6 +41,8 @@ class RunResult:
         Conversions actually drawn, per day.
     best_arm : str
         Key of the best single arm in hindsight.
+    diagnostics : dict of str to dict
+        Per runner that reports any (see :meth:`Runner.diagnostics`), e.g. its model's retrainings.
     """
 
     seed: int
@@ -48,6 +51,7 @@ class RunResult:
     expected: np.ndarray
     realised: np.ndarray
     best_arm: str
+    diagnostics: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def row(self, label: str) -> int:
         return self.labels.index(label)
@@ -71,6 +75,7 @@ def simulate_run(
     days: int | None = None,
     sends_per_day: int | None = None,
     progress: Progress | None = None,
+    retrain: RetrainConfig | None = None,
 ) -> RunResult:
     """Run every policy and baseline through ``days`` days of one seeded world.
 
@@ -84,6 +89,8 @@ def simulate_run(
         Override the scenario's loop settings.
     progress : callable, optional
         Called with 1 after every simulated day.
+    retrain : RetrainConfig, optional
+        The product's retraining, for model kind ``trained`` (default: production's).
 
     Returns
     -------
@@ -94,7 +101,7 @@ def simulate_run(
     lag = scenario.loop.feedback_lag_days
     world = World(scenario, seed)
     labels = runner_labels(policies)
-    runners: list[Runner] = [make_runner(name, world, days) for name in labels]
+    runners: list[Runner] = [make_runner(name, world, days, retrain) for name in labels]
     # One generator per runner, keyed by its label: adding a policy changes no other's draws.
     rngs = [np.random.default_rng([seed, zlib.crc32(label.encode())]) for label in labels]
     pending: list[deque[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = [deque() for _ in runners]
@@ -121,4 +128,5 @@ def simulate_run(
     best = runners[labels.index("best_arm")]
     assert isinstance(best, FixedRankingRunner)
     best_key = world.arms.keys[int(np.argmax(best.scores))]
-    return RunResult(seed, tuple(labels), sent, expected, realised, best_key)
+    diagnostics = {runner.label: runner.diagnostics() for runner in runners if runner.diagnostics()}
+    return RunResult(seed, tuple(labels), sent, expected, realised, best_key, diagnostics)

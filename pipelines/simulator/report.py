@@ -95,12 +95,21 @@ class SimulationReport:
 
 
 def summarize(
-    runs: Sequence[RunResult], *, scenario: str, lag: int, model: str, tolerance: float
+    runs: Sequence[RunResult],
+    *,
+    scenario: str,
+    lag: int,
+    model: str,
+    tolerance: float,
+    tail_days: int | None = None,
 ) -> SimulationReport:
-    """Aggregate seeded runs of the same scenario and policies into a report."""
+    """Aggregate seeded runs of the same scenario and policies into a report.
+
+    ``tail_days``: the window of the final share of the oracle (default: the last fifth, at least 3).
+    """
     first = runs[0]
     days = first.expected.shape[1]
-    tail = min(days, max(3, days // 5))
+    tail = min(days, tail_days or max(3, days // 5))
     per_seed: dict[str, list[dict[str, float]]] = {label: [] for label in first.labels}
     for run in runs:
         oracle = run.expected[run.row("oracle")]

@@ -18,8 +18,12 @@ Two optional ceilings tell what limits a policy (name them to run them):
 - ``feature_oracle`` — knows the true response to observed features (a perfect model,
   blind to the hidden per-customer effects and the daily noise).
 
+A learner that is not a product policy: ``gb_greedy`` (see :mod:`pipelines.simulator.learners`).
+
 Bandit policies come from :func:`bandits.make_policy`; the suffix ``_global`` runs a
-policy without context (one segment), e.g. ``thompson_global``.
+policy without context (one segment), e.g. ``thompson_global``. With the scenario's model
+kind ``trained``, the policies that use a model run as production runs them, with their
+own retrained champion (:class:`pipelines.simulator.learners.ProductModelRunner`).
 """
 
 from __future__ import annotations
@@ -32,10 +36,14 @@ from bandits import POLICY_NAMES, make_policy
 from bandits.base import Policy
 from pipelines.domain import SEGMENTS
 from pipelines.errors import UserError
+from pipelines.retrain.config import RetrainConfig
 from pipelines.simulator.world import DayBatch, World
 
 BASELINES = ("uniform", "static_ab", "best_arm", "oracle")
 CEILINGS = ("segment_oracle", "feature_oracle")
+LEARNERS = ("gb_greedy",)  # not product policies: see pipelines.simulator.learners
+# Policies that read the model's scores: with model kind "trained" each retrains its own.
+MODEL_POLICIES = tuple(name for name in POLICY_NAMES if name not in ("thompson", "ucb", "uniform"))
 GLOBAL_SUFFIX = "_global"
 
 
@@ -62,6 +70,10 @@ class Runner(ABC):
         self, sent_day: int, segments: np.ndarray, arms: np.ndarray, rewards: np.ndarray
     ) -> None:
         """Matured feedback of the sends made on ``sent_day``; arrays of shape (m,)."""
+
+    def diagnostics(self) -> dict[str, float]:
+        """Numbers that explain the run (e.g. a model's retrainings); empty for most runners."""
+        return {}
 
 
 class UniformRunner(Runner):
@@ -164,15 +176,21 @@ def check_policy_names(names: list[str], where: str = "--policies") -> None:
     """UserError naming ``where`` and the first unknown policy name."""
     for name in names:
         base = name.removesuffix(GLOBAL_SUFFIX)
-        if name not in (*BASELINES, *CEILINGS) and base not in POLICY_NAMES:
-            known = ", ".join(dict.fromkeys((*POLICY_NAMES, *BASELINES, *CEILINGS)))
+        if name not in (*BASELINES, *CEILINGS, *LEARNERS) and base not in POLICY_NAMES:
+            known = ", ".join(dict.fromkeys((*POLICY_NAMES, *BASELINES, *CEILINGS, *LEARNERS)))
             raise UserError(
                 f"{where}: unknown policy {name!r}; known: {known} (add {GLOBAL_SUFFIX} for no context)"
             )
 
 
-def make_runner(name: str, world: World, days: int) -> Runner:
-    """The runner for a baseline or policy name; UserError naming an unknown one."""
+def make_runner(name: str, world: World, days: int, retrain: RetrainConfig | None = None) -> Runner:
+    """The runner for a baseline or policy name; UserError naming an unknown one.
+
+    ``retrain`` configures the product's retraining for model kind ``trained`` (default:
+    the production defaults).
+    """
+    from pipelines.simulator import learners  # learners builds on this module's runners
+
     scenario = world.scenario
     if name == "uniform":
         return UniformRunner()
@@ -186,6 +204,8 @@ def make_runner(name: str, world: World, days: int) -> Runner:
         return SegmentRankingRunner("segment_oracle", world.segment_arm_rates(days))
     if name == "feature_oracle":
         return FeatureOracleRunner(world)
+    if name == "gb_greedy":
+        return learners.GreedyGBRunner(world, seed=world.seed)
     contextual = not name.endswith(GLOBAL_SUFFIX)
     base = name if contextual else name.removesuffix(GLOBAL_SUFFIX)
     check_policy_names([name], where="policies")
@@ -194,4 +214,6 @@ def make_runner(name: str, world: World, days: int) -> Runner:
         policy = make_policy(base, world.n_arms, len(SEGMENTS) if contextual else 1, **params)
     except (TypeError, ValueError) as exc:
         raise UserError(f"policies.params.{name}: {exc}") from None
+    if scenario.model.kind == "trained" and contextual and base in MODEL_POLICIES:
+        return learners.ProductModelRunner(name, base, params, world, retrain)
     return PolicyRunner(name, policy, contextual)

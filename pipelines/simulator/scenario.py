@@ -36,6 +36,10 @@ class ResponseSettings(_Strict):
         description="Scale of customer x arm interactions; 0 = context carries no signal.",
     )
     main_effects: float = Field(default=1.0, ge=0.0, description="Scale of the arm main effects.")
+    feature_weights: dict[Literal["youth", "wealth", "loyalty", "digital", "visits"], float] = Field(
+        default_factory=lambda: {"youth": 1.0, "wealth": 1.0, "loyalty": 1.0, "digital": 1.0, "visits": 0.0},
+        description="Scale of each feature's interactions (times heterogeneity); a feature left out: 0.",
+    )
     latent_sd: float = Field(default=0.6, ge=0.0, description="Unobserved per-customer propensity.")
     latent_channel_sd: float = Field(
         default=0.35, ge=0.0, description="Unobserved per-customer channel liking."
@@ -46,13 +50,20 @@ class ResponseSettings(_Strict):
 class ModelSettings(_Strict):
     """The P(conversion) model handed to hybrid policies.
 
-    ``noisy_truth`` is a stand-in for a trained model: the true response on observed
-    features (no latent effects) plus N(0, ``noise_sd``) on the logit of every
-    customer x arm. ``none`` hands no model to the policies.
+    ``trained`` is the product's own model: each model-assisted policy retrains it on its own
+    matured feedback with the product's retraining code and gate (see
+    :mod:`pipelines.simulator.learners`). ``noisy_truth`` is a stand-in for a trained model:
+    the true response on observed features (no latent effects) plus N(0, ``noise_sd``) on
+    the logit of every customer x arm. ``none`` hands no model to the policies.
     """
 
-    kind: Literal["noisy_truth", "none"] = "noisy_truth"
+    kind: Literal["trained", "noisy_truth", "none"] = "noisy_truth"
     noise_sd: float = Field(default=0.3, ge=0.0)
+    retrain_every_days: int = Field(
+        default=1,
+        ge=1,
+        description="trained: days between retrainings (the retraining DAG follows each daily build).",
+    )
 
 
 class DriftSettings(_Strict):

@@ -15,7 +15,12 @@ parameter an arm does not set contributes nothing. The customer features
 - the wealthy prefer exclusive offers (investment products, fee waivers, loyalty
   rewards) over discounts (cashback, rate reductions);
 - loyal customers respond to retention offers (loyalty points, fee waivers, savings);
-- digitally engaged customers respond to app push and online-banking alerts.
+- digitally engaged customers respond to app push and online-banking alerts;
+- frequent web visitors respond to online-banking alerts, credit cards and evening sends
+  (weight 0 unless a scenario's ``response.feature_weights`` gives it one).
+
+``response.feature_weights`` scales each feature's interactions: a scenario can put the
+heterogeneity into loyalty, engagement and web visits, which no age x income segment holds.
 
 Effects are centred within each parameter, so an average arm sits at ``base_rate``.
 The latent terms are individual and independent of every feature: no policy can learn
@@ -33,7 +38,7 @@ from pipelines.domain import CHANNELS, PARAMETERS
 from pipelines.simulator.arms import PARAMETER_VALUES, ArmEncoding, effects_vector
 from pipelines.simulator.scenario import DriftSettings, ResponseSettings
 
-FEATURES = ("youth", "wealth", "loyalty", "digital")
+FEATURES = ("youth", "wealth", "loyalty", "digital", "visits")
 
 MAIN_EFFECTS: dict[str, dict[str, float]] = {
     "offer_type": {"credit_card": 0.10, "loan": -0.15, "savings_account": 0.05, "investment_product": -0.20},
@@ -88,6 +93,16 @@ INTERACTIONS: dict[str, dict[str, dict[str, float]]] = {
     "digital": {  # +-2 at engagement 1 / 0
         "channel": {"app_push": 0.14, "online_banking_alert": 0.11, "email": 0.02, "branch": -0.14},
     },
+    "visits": {  # about -1.5 at no visit, +1 at 15 visits a month
+        "channel": {"online_banking_alert": 0.15, "email": 0.08, "sms": -0.05, "branch": -0.12},
+        "offer_type": {
+            "credit_card": 0.14,
+            "loan": 0.04,
+            "savings_account": -0.06,
+            "investment_product": -0.10,
+        },
+        "time_of_day": {"evening": 0.10, "morning": -0.10},
+    },
 }
 
 
@@ -101,12 +116,18 @@ def response_features(customers: pd.DataFrame) -> np.ndarray:
     income = np.maximum(customers["income"].to_numpy(dtype=np.float64), 1.0)
     points = np.maximum(customers["loyalty_points"].to_numpy(dtype=np.float64), 0.0)
     engagement = customers["digital_engagement"].to_numpy(dtype=np.float64)
+    # Web visits weigh only where a scenario gives them a weight: a frame without them scores 0 there.
+    if "website_visits" in customers.columns:
+        visits = np.maximum(customers["website_visits"].to_numpy(dtype=np.float64), 0.0)
+    else:
+        visits = np.full(len(customers), np.expm1(2.0))
     return np.column_stack(
         [
             np.clip((45.0 - age) / 15.0, -1.5, 1.5),
             np.clip(np.log(income / 50_000.0) / 0.56, -2.0, 2.0),
             np.clip((np.log1p(points) - 4.5) / 3.1, -1.5, 1.5),
             np.clip((engagement - 0.5) / 0.25, -2.0, 2.0),
+            np.clip((np.log1p(visits) - 2.0) / 0.75, -2.0, 2.0),
         ]
     )
 
@@ -175,7 +196,8 @@ class GroundTruth:
         self.drift = drift
         self.world_seed = int(world_seed)
         total_latent_sd = float(np.hypot(settings.latent_sd, settings.latent_channel_sd))
-        interaction = np.stack([centred(INTERACTIONS.get(f, {})) for f in FEATURES])
+        weights = np.array([settings.feature_weights.get(f, 0.0) for f in FEATURES])
+        interaction = weights[:, None] * np.stack([centred(INTERACTIONS.get(f, {})) for f in FEATURES])
         self.before = Coefficients(
             intercept=calibrated_intercept(settings.base_rate, total_latent_sd),
             main=settings.main_effects * centred(MAIN_EFFECTS),

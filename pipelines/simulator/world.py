@@ -105,7 +105,7 @@ class World:
     def model_proba(self, rows: np.ndarray, day: int, rng: np.random.Generator) -> np.ndarray | None:
         """The scenario's model (see :class:`ModelSettings`), shape (len(rows), n_arms) or None."""
         settings = self.scenario.model
-        if settings.kind == "none":
+        if settings.kind != "noisy_truth":  # none, or trained: the runner brings its own model
             return None
         logits = self.truth.observable_logits(self.features[rows], day) + self._model_shift
         if settings.noise_sd > 0:
