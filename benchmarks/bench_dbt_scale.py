@@ -97,20 +97,21 @@ inner join lateral (
 EVENTS_SQL = """
 insert into raw.interactions (event_id, decision_id, customer_id, campaign_id, arm_id, event_type, value,
     occurred_at, logical_date, source_file)
-select e.event_id, e.decision_id, e.customer_id, e.campaign_id, e.arm_id, e.event_type, e.value,
-       e.occurred_at, cast(e.occurred_at at time zone 'UTC' as date)
-       + case when random() < 0.05 then 1 + floor(random() * 3)::int else 0 end,
-       'bench'
-from (
+with drawn as materialized (
     select t.kind || '-' || d.decision_id as event_id, d.decision_id, d.customer_id, d.campaign_id, d.arm_id,
            t.kind as event_type, case when t.kind = 'conversion' then 50 else 0 end as value,
-           d.decided_at + random() * t.spread as occurred_at
+           d.decided_at + random() * t.spread as occurred_at, random() < 0.05 as late, random() as lag,
+           random() as draw, t.share
     from ops.decisions as d
     cross join (values ('open', 0.40, interval '2 days'), ('click', 0.15, interval '3 days'),
                        ('conversion', 0.04, interval '6 days')) as t (kind, share, spread)
-    where d.decision_date between :first_decision and :last_decision and random() < t.share
-) as e
-where cast(e.occurred_at at time zone 'UTC' as date) <= :last_landing
+    where d.decision_date between :first_decision and :last_decision
+)
+select event_id, decision_id, customer_id, campaign_id, arm_id, event_type, value, occurred_at,
+       cast(occurred_at at time zone 'UTC' as date) + case when late then 1 + floor(lag * 3)::int else 0 end,
+       'bench'
+from drawn
+where draw < share and cast(occurred_at at time zone 'UTC' as date) <= :last_landing
 """
 
 
@@ -157,7 +158,8 @@ def _new_day(engine: sa.Engine, days: int) -> int:
                       :landing, 'bench-new'
                from ops.decisions as d
                cross join (values ('open', 0.10), ('click', 0.04)) as t (kind, share)
-               where d.decision_date >= cast(:landing as date) - 8 and random() < t.share
+               -- the draw names a column of d: otherwise the planner draws once per kind
+               where d.decision_date >= cast(:landing as date) - 8 and random() + 0 * d.propensity < t.share
                on conflict do nothing"""
         ), {"landing": landing}).rowcount  # fmt: skip
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

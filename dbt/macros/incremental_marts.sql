@@ -1,9 +1,10 @@
 {#- The first build day whose rewritten rows of int_decisions_attributed an incremental model
-    downstream has not re-added yet: the day of its own last build (max built_as_of, a table
-    whose last build wrote nothing gives an earlier day: more work, same result), never after
-    the run's day. -#}
-{% macro last_build_day(relation) -%}
-    (select least({{ as_of_date() }}, coalesce(max(built.built_as_of), cast('-infinity' as date)))
+    downstream has not re-added yet: the day after its own last build L (max built_as_of; a table
+    whose last build wrote nothing gives an earlier day: more work, same result), whose rows it
+    read when it was built for L; but the run's day D itself when D <= L (a re-run of D, or of an
+    earlier day): rows of D may have been rewritten since. -#}
+{% macro first_unread_day(relation) -%}
+    (select least({{ as_of_date() }}, coalesce(max(built.built_as_of) + 1, cast('-infinity' as date)))
         from {{ relation }} as built)
 {%- endmacro %}
 
@@ -17,7 +18,7 @@
         where
             a.decision_id = t.decision_id
             and a.status = 'pending'
-            and a.built_as_of >= {{ last_build_day(this) }};
+            and a.built_as_of >= {{ first_unread_day(this) }};
         delete from {{ this }} where decision_date >= {{ as_of_date() }}
     {%- endif -%}
 {%- endmacro %}
@@ -27,7 +28,7 @@
 {% macro rewritten_days() -%}
     select distinct rewritten.decision_date
     from {{ ref('int_decisions_attributed') }} as rewritten
-    where rewritten.built_as_of >= {{ last_build_day(this) }}
+    where rewritten.built_as_of >= {{ first_unread_day(this) }}
 {%- endmacro %}
 
 {#- The counts of int_arm_segment_daily summed (arm_stats, segment_arm_stats). -#}

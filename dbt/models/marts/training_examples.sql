@@ -21,7 +21,7 @@ with attributed as (
     where
         status = 'matured'
         {%- if is_incremental() %}
-            and built_as_of >= {{ last_build_day(this) }}
+            and built_as_of >= {{ first_unread_day(this) }}
         {%- endif %}
 ),
 
