@@ -110,10 +110,13 @@ def run_dbt(
     settings: Settings | None = None,
     *,
     quiet: bool = True,
+    full_refresh: bool = False,
 ) -> DbtResult:
     """Run ``dbt build`` for logical date ``as_of_date``; return what was built and tested.
 
     ``select`` is a dbt selection (e.g. ``"+arm_stats"`` or ``"tag:daily"``); None builds all.
+    The growing marts are incremental (each model's header says what a build recomputes);
+    ``full_refresh`` rebuilds them from all history instead, which gives the same rows.
     Raises PipelineError with one line naming the first failing model or test (and how many
     more failed) when the build fails; the full log is under ``<home>/dbt/logs``.
     """
@@ -141,6 +144,8 @@ def run_dbt(
         args.append("--quiet")
     if select:
         args += ["--select", select]
+    if full_refresh:
+        args.append("--full-refresh")
 
     env = dbt_env(database_url(settings))
     env.setdefault("DO_NOT_TRACK", "1")

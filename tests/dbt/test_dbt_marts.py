@@ -19,6 +19,7 @@ from pipelines.campaign_store import apply_campaign
 from pipelines.domain import SEGMENTS, segment_of
 from pipelines.errors import PipelineError
 from pipelines.transform import DbtResult, dbt_env, run_dbt
+from tests.conftest import empty_incremental_marts
 
 pytestmark = pytest.mark.slow
 
@@ -104,6 +105,7 @@ EVENTS = [
 def _seed(engine: sa.Engine) -> dict[str, int]:
     with engine.begin() as conn:
         conn.execute(sa.text(f"truncate {TABLES} restart identity cascade"))
+        empty_incremental_marts(conn)
     ids = {}
     for spec in (CONV, ENG):
         ids[spec["name"]] = apply_campaign(engine, CampaignSpec.model_validate(spec)).campaign_id
@@ -197,7 +199,7 @@ def _rows(engine: sa.Engine, sql: str, **params) -> list[dict]:
 
 def test_build_succeeds_and_counts(built: DbtResult, test_home) -> None:
     assert built.success
-    assert built.models_built == 15
+    assert built.models_built == 16  # int_arm_segment_daily since the marts are incremental
     assert built.tests_failed == 0
     assert built.tests_passed >= 100  # data tests + 5 unit tests
     assert built.target_path.startswith(str(test_home))

@@ -22,6 +22,7 @@ from pipelines.validation import (
     validation_history,
     validation_results_dir,
 )
+from tests.conftest import empty_incremental_marts
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +41,7 @@ LIST_DAYS = [date(2027, 3, 1), date(2027, 3, 2), date(2027, 3, 3)]  # 200, 220, 
 def world(engine: sa.Engine, test_home: Path) -> dict[str, int]:
     with engine.begin() as conn:
         conn.execute(sa.text(f"truncate {TABLES} restart identity cascade"))
+        empty_incremental_marts(conn)
     ids = {}
     for name in ("memory-one", "memory-two"):
         spec = CampaignSpec.model_validate(

@@ -12,6 +12,7 @@ from pipelines.campaign_spec import CampaignSpec
 from pipelines.campaign_store import apply_campaign
 from pipelines.errors import UserError, ValidationFailed
 from pipelines.validation import suites, validate_interactions, validate_send_list
+from tests.conftest import empty_incremental_marts
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +43,7 @@ def _spec(name: str, offers: list[str]) -> CampaignSpec:
 def world(engine: sa.Engine) -> dict[str, int]:
     with engine.begin() as conn:
         conn.execute(sa.text(f"truncate {TABLES} restart identity cascade"))
+        empty_incremental_marts(conn)
     one = apply_campaign(engine, _spec("gx-one", ["credit_card", "loan", "savings_account"])).campaign_id
     two = apply_campaign(engine, _spec("gx-two", ["investment_product"])).campaign_id
     with engine.begin() as conn:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from pipelines.campaign_spec import CampaignSpec
 from pipelines.campaign_store import Campaign, apply_campaign, load_campaign_by_id
+from tests.conftest import empty_incremental_marts
 
 RAW_AND_OPS_TABLES = (
     "ops.feedback_holds, ops.feedback_volumes, ops.alerts, ops.quarantine, ops.ingested_files, "
@@ -25,6 +26,7 @@ RAW_AND_OPS_TABLES = (
 def truncate_all(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text(f"truncate {RAW_AND_OPS_TABLES} restart identity cascade"))
+        empty_incremental_marts(conn)
 
 
 def add_campaign(engine: sa.Engine, definition: dict) -> Campaign:

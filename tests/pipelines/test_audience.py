@@ -21,6 +21,7 @@ from pipelines.audience import eligible_audience
 from pipelines.campaign_store import Campaign
 from pipelines.decide import decide_campaign
 from pipelines.transform import run_dbt
+from tests.conftest import empty_incremental_marts
 from tests.pipelines.seed_rows import (
     add_campaign,
     insert_consents,
@@ -89,6 +90,7 @@ def no_ledger(engine: sa.Engine, world) -> None:
     """Each test writes the decisions and suppressions it means."""
     with engine.begin() as conn:
         conn.execute(sa.text("truncate ops.decisions, ops.send_lists, ops.suppressions"))
+        empty_incremental_marts(conn)
 
 
 def _audience(engine: sa.Engine, campaign: Campaign, day: date):

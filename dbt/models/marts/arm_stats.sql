@@ -11,17 +11,11 @@ with arms as (
 ),
 
 per_arm as (
+    -- sums of the daily counts (int_arm_segment_daily), so the cost grows with days, not sends
     select
         arm_id,
-        count(*) as sends,
-        count(*) filter (where status = 'matured') as matured,
-        count(*) filter (where status = 'pending') as pending,
-        count(*) filter (where opened) as opens,
-        count(*) filter (where clicked) as clicks,
-        count(*) filter (where converted) as conversions,
-        sum(revenue) as revenue,
-        coalesce(sum(reward), 0) as reward_sum
-    from {{ ref('int_decisions_attributed') }}
+        {{ sum_of_daily_counts() }}
+    from {{ ref('int_arm_segment_daily') }}
     group by arm_id
 )
 

@@ -1,8 +1,32 @@
-{{ config(indexes=[{'columns': ['campaign_id', 'kpi_date'], 'unique': true}]) }}
+-- sqlfluff:indentation:template_blocks_indent:false
 -- Per campaign and decision date: conversion rates of treatment and control (conversions
 -- attributed so far), lift with a 95% CI (normal approximation; relative lift by the log
 -- risk-ratio method), exploration rate, channel cost, revenue and ROI.
-with decisions as (
+-- Incremental by decision date, as int_arm_segment_daily: each day with a decision
+-- int_decisions_attributed rewrote since this model's last build is recomputed whole.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='kpi_date',
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['campaign_id', 'kpi_date'], 'unique': true},
+        {'columns': ['kpi_date']},
+        {'columns': ['built_as_of']},
+    ],
+    pre_hook="{% if is_incremental() %}delete from {{ this }} where kpi_date >= {{ as_of_date() }}{% endif %}",
+) }}
+
+{%- if is_incremental() %}
+with touched_days as (
+    {{ rewritten_days() }}
+),
+
+{%- else %}
+with
+{%- endif %}
+
+decisions as (
     select
         a.campaign_id,
         a.decision_date,
@@ -15,6 +39,9 @@ with decisions as (
     from {{ ref('int_decisions_attributed') }} as a
     inner join {{ ref('stg_ops__campaigns') }} as c on a.campaign_id = c.campaign_id
     inner join {{ ref('stg_ops__arms') }} as r on a.arm_id = r.arm_id
+    {%- if is_incremental() %}
+    where a.decision_date in (select touched_days.decision_date from touched_days)
+    {%- endif %}
 ),
 
 daily as (
@@ -90,5 +117,6 @@ select
     cost,
     revenue,
     (revenue - cost) / nullif(cost, 0) as roi,
-    pending
+    pending,
+    {{ as_of_date() }} as built_as_of
 from lifts

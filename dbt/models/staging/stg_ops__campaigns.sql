@@ -22,6 +22,7 @@ select
     end_date,
     policy,
     holdout_share,
+    checksum,
     case
         when window_text is null
             then coalesce(cast(definition ->> 'attribution_window_days' as integer), attribution_window_days)
