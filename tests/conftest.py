@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,12 +130,38 @@ def empty_incremental_marts(conn: sa.Connection) -> None:
         conn.execute(sa.text(f'truncate analytics."{table}"'))
 
 
+def reset_tables(engine: sa.Engine, tables: str = RAW_AND_OPS_TABLES, *, every_mart: bool = False) -> None:
+    """Truncate `tables` (ids restart) and the incremental marts (or every analytics table), in
+    one transaction.
+
+    A truncate locks its tables one by one, so a service or a thread still reading them (a running
+    service refreshes its snapshot every few seconds) can deadlock with it; PostgreSQL then aborts
+    one side, and when that is the truncate it is tried again.
+    """
+    for attempt in range(1, 6):
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text("set local lock_timeout = '30s'"))
+                conn.execute(sa.text(f"truncate {tables} restart identity cascade"))
+                if every_mart:
+                    for table in conn.execute(
+                        sa.text("select tablename from pg_tables where schemaname = 'analytics' order by 1")
+                    ).scalars():  # emptied, not dropped: a running service knows they exist
+                        conn.execute(sa.text(f'truncate analytics."{table}"'))
+                else:
+                    empty_incremental_marts(conn)
+            return
+        except sa.exc.OperationalError as error:
+            state = getattr(error.orig, "sqlstate", None)
+            if attempt == 5 or state not in ("40P01", "55P03"):  # deadlock, lock timeout
+                raise
+            time.sleep(0.2 * attempt)
+
+
 @pytest.fixture
 def clean_engine(engine: sa.Engine) -> sa.Engine:
     """The migrated database with every raw and ops table emptied (and the incremental marts)."""
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"truncate {RAW_AND_OPS_TABLES} restart identity cascade"))
-        empty_incremental_marts(conn)
+    reset_tables(engine)
     return engine
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from pipelines.settings import Settings
 from tests.api.conftest import auth
-from tests.conftest import RAW_AND_OPS_TABLES
+from tests.conftest import reset_tables
 from tests.pipelines.seed_rows import add_campaign, insert_consents
 
 ATTRIBUTES = {
@@ -57,13 +57,7 @@ def optimize(server, token: str, campaign_id: int, customer_id: str, **extra) ->
 def fresh_world(engine: sa.Engine) -> None:
     """Empty raw and ops tables, and the tables dbt built from them (ids restart: without that, an
     earlier module's statistics of campaign 1 would count for this module's campaign 1)."""
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"truncate {RAW_AND_OPS_TABLES} restart identity cascade"))
-        marts = conn.execute(
-            sa.text("select tablename from pg_tables where schemaname = 'analytics' order by 1")
-        ).scalars()
-        for table in marts:  # emptied, not dropped: a running service knows they exist
-            conn.execute(sa.text(f'truncate analytics."{table}"'))
+    reset_tables(engine, every_mart=True)
 
 
 def wait_until_served(server, token: str, campaign_id: int, timeout: float = 15.0) -> None:

@@ -19,7 +19,7 @@ from pipelines.campaign_store import apply_campaign
 from pipelines.domain import SEGMENTS, segment_of
 from pipelines.errors import PipelineError
 from pipelines.transform import DbtResult, dbt_env, run_dbt
-from tests.conftest import empty_incremental_marts
+from tests.conftest import reset_tables
 
 pytestmark = pytest.mark.slow
 
@@ -103,9 +103,7 @@ EVENTS = [
 
 
 def _seed(engine: sa.Engine) -> dict[str, int]:
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"truncate {TABLES} restart identity cascade"))
-        empty_incremental_marts(conn)
+    reset_tables(engine, TABLES)
     ids = {}
     for spec in (CONV, ENG):
         ids[spec["name"]] = apply_campaign(engine, CampaignSpec.model_validate(spec)).campaign_id

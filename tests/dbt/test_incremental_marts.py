@@ -23,7 +23,7 @@ from pipelines.campaign_spec import CampaignSpec
 from pipelines.campaign_store import apply_campaign
 from pipelines.settings import Settings
 from pipelines.transform import run_dbt
-from tests.conftest import RAW_AND_OPS_TABLES, _create_local_database, empty_incremental_marts
+from tests.conftest import _create_local_database, reset_tables
 
 pytestmark = pytest.mark.slow
 
@@ -81,9 +81,7 @@ class World:
         self.pending_events: list[dict] = []  # events generated, landing on a later day
         self.n_events = 0
         for eng in engines:
-            with eng.begin() as conn:
-                conn.execute(sa.text(f"truncate {RAW_AND_OPS_TABLES} restart identity cascade"))
-                empty_incremental_marts(conn)
+            reset_tables(eng)
             for spec in (CONV, ENG, FAST):
                 apply_campaign(eng, CampaignSpec.model_validate(spec))
         with engines[0].connect() as conn:

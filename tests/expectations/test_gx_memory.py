@@ -22,7 +22,7 @@ from pipelines.validation import (
     validation_history,
     validation_results_dir,
 )
-from tests.conftest import empty_incremental_marts
+from tests.conftest import reset_tables
 
 pytestmark = pytest.mark.slow
 
@@ -39,9 +39,7 @@ LIST_DAYS = [date(2027, 3, 1), date(2027, 3, 2), date(2027, 3, 3)]  # 200, 220, 
 
 @pytest.fixture(scope="module")
 def world(engine: sa.Engine, test_home: Path) -> dict[str, int]:
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"truncate {TABLES} restart identity cascade"))
-        empty_incremental_marts(conn)
+    reset_tables(engine, TABLES)
     ids = {}
     for name in ("memory-one", "memory-two"):
         spec = CampaignSpec.model_validate(

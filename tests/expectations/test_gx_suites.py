@@ -12,7 +12,7 @@ from pipelines.campaign_spec import CampaignSpec
 from pipelines.campaign_store import apply_campaign
 from pipelines.errors import UserError, ValidationFailed
 from pipelines.validation import suites, validate_interactions, validate_send_list
-from tests.conftest import empty_incremental_marts
+from tests.conftest import reset_tables
 
 pytestmark = pytest.mark.slow
 
@@ -41,9 +41,7 @@ def _spec(name: str, offers: list[str]) -> CampaignSpec:
 
 @pytest.fixture(scope="module")
 def world(engine: sa.Engine) -> dict[str, int]:
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"truncate {TABLES} restart identity cascade"))
-        empty_incremental_marts(conn)
+    reset_tables(engine, TABLES)
     one = apply_campaign(engine, _spec("gx-one", ["credit_card", "loan", "savings_account"])).campaign_id
     two = apply_campaign(engine, _spec("gx-two", ["investment_product"])).campaign_id
     with engine.begin() as conn:

@@ -14,19 +14,11 @@ import sqlalchemy as sa
 
 from pipelines.campaign_spec import CampaignSpec
 from pipelines.campaign_store import Campaign, apply_campaign, load_campaign_by_id
-from tests.conftest import empty_incremental_marts
-
-RAW_AND_OPS_TABLES = (
-    "ops.feedback_holds, ops.feedback_volumes, ops.alerts, ops.quarantine, ops.ingested_files, "
-    "ops.suppressions, ops.send_lists, ops.decide_buckets, "
-    "ops.decisions, ops.arms, ops.campaigns, raw.interactions, raw.customers, raw.consents"
-)
+from tests.conftest import reset_tables
 
 
 def truncate_all(engine: sa.Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"truncate {RAW_AND_OPS_TABLES} restart identity cascade"))
-        empty_incremental_marts(conn)
+    reset_tables(engine)
 
 
 def add_campaign(engine: sa.Engine, definition: dict) -> Campaign:

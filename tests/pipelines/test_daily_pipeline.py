@@ -21,7 +21,7 @@ from pipelines.demo import write_customer_files
 from pipelines.errors import NotFound, UserError, ValidationFailed
 from pipelines.publish import export_list, publish_list
 from pipelines.settings import get_settings
-from tests.conftest import RAW_AND_OPS_TABLES, empty_incremental_marts
+from tests.conftest import reset_tables
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = date(2026, 11, 2)
@@ -33,9 +33,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def world(engine: sa.Engine) -> sa.Engine:
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"truncate {RAW_AND_OPS_TABLES} restart identity cascade"))
-        empty_incremental_marts(conn)
+    reset_tables(engine)
     for name in ("card_cashback", "cross_sell"):
         apply_campaign(engine, load_campaign(REPO / f"campaigns/{name}.yaml"))
     write_customer_files(get_settings().inbox_dir, DAY, 2_000, seed=3)
