@@ -13,6 +13,11 @@ In a throwaway database (and a throwaway MLflow database beside it):
   `campaignopt daily` does (ingest, GX, dbt, decide both campaigns, publish, monitor);
 - day D + 1, the figure: the inbox holds 5M interaction events of D's decisions, and the DAG runs
   again, now deciding on the statistics those events built.
+- with ``--history-days H``, the figure again after H days of accumulated history: D's decisions,
+  snapshot and lists and the events of D + 1 are copied to the H days before D (bank_history.py),
+  the marts are rebuilt once with a full refresh (a setup step, timed apart), and day D + 2 runs
+  on 5M events of D + 1's decisions. Day D + 1 is the same run's baseline. The campaigns start a
+  month before D and cap at 20 sends a week, so the history's two sends a day do not bind.
 
 The tasks' times come from the run's own log (`[DAG TEST] starting` / `end task` lines); the peak
 memory is the largest resident set of the `airflow dags test` process tree (getrusage of the
@@ -28,11 +33,12 @@ import re
 import resource
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bank_history import add_history  # noqa: E402
 from bench_pipeline import DAY, NEXT, ensure_one_campaign_channel, log, throwaway_database, write_events  # noqa: E402
 from speed_common import load_average, machine, table  # noqa: E402
 
@@ -40,7 +46,7 @@ CAMPAIGNS = {
     "bank-cards": """\
 name: bank-cards
 description: bank-size benchmark, 8 arms
-start_date: 2026-11-01
+start_date: 2026-10-01
 audience: {min_age: 18, min_income: 0}
 parameters:
   offer_type: [credit_card]
@@ -49,13 +55,13 @@ parameters:
   time_of_day: [morning, evening]
 policy: {name: thompson}
 holdout_share: 0.1
-frequency_caps: {max_per_week: 14, min_days_between: 0}
+frequency_caps: {max_per_week: 20, min_days_between: 0}
 default_arm: {offer_type: credit_card, discount: cashback, channel: email, time_of_day: morning}
 """,
     "bank-56": """\
 name: bank-56
 description: bank-size benchmark, 4 offers x 2 channels x 7 days = 56 arms, with the model
-start_date: 2026-11-01
+start_date: 2026-10-01
 audience: {min_age: 18, min_income: 0}
 parameters:
   offer_type: [credit_card, loan, savings_account, investment_product]
@@ -63,7 +69,7 @@ parameters:
   day_of_week: [monday, tuesday, wednesday, thursday, friday, saturday, sunday]
 policy: {name: thompson_blend}
 holdout_share: 0.1
-frequency_caps: {max_per_week: 14, min_days_between: 0}
+frequency_caps: {max_per_week: 20, min_days_between: 0}
 default_arm: {offer_type: credit_card, channel: email, day_of_week: monday}
 """,
 }
@@ -141,40 +147,87 @@ def run(args: argparse.Namespace, dbname: str, home: Path) -> dict:
         engine, settings.inbox_dir / NEXT.isoformat() / "interactions.csv", args.events, NEXT, seed=5
     )
     second = _run_day(NEXT, "day 2")
+    days = [first, second]
+    history: dict = {}
+    if args.history_days:
+        history = _with_history(args, engine, settings, days)
     with engine.connect() as conn:
         lists = conn.execute(
             sa.text(
                 "select c.name, s.n_rows, s.model_version, s.status from ops.send_lists s "
                 "join ops.campaigns c using (campaign_id) where s.list_date = :d order by 1"
             ),
-            {"d": NEXT},
+            {"d": days[-1]["day"]},
         ).all()
         events = conn.execute(sa.text("select count(*) from raw.interactions")).scalar()
     engine.dispose()
+    return {
+        "decisions_day_1": decided,
+        "events_landed": events,
+        "lists_last_day": [tuple(map(str, r)) for r in lists],
+        "days": days,
+        "history": history,
+    }
+
+
+def _with_history(args: argparse.Namespace, engine, settings, days: list[dict]) -> dict:  # type: ignore[no-untyped-def]
+    """H days of history before D, the marts rebuilt over them, and day D + 2 run (appended to days)."""
+    import sqlalchemy as sa
+
+    from pipelines.transform import run_dbt
+
+    log(f"copying D's decisions, events and snapshot to the {args.history_days} days before {DAY}")
+    history = add_history(engine, DAY, args.history_days, log=log)
+    log("the marts rebuilt over the history (full refresh)")
+    t0 = time.perf_counter()
+    run_dbt(NEXT, settings=settings, full_refresh=True)
+    history["full_refresh_seconds"] = time.perf_counter() - t0
+    third = NEXT + timedelta(days=1)
+    with engine.connect() as conn:
+        history["decisions_total"] = conn.execute(sa.text("select count(*) from ops.decisions")).scalar()
+        history["events_total"] = conn.execute(sa.text("select count(*) from raw.interactions")).scalar()
+        history["database_gb"] = conn.execute(
+            sa.text("select pg_database_size(current_database()) / 2.0 ^ 30")
+        ).scalar()
+    log(f"writing {args.events:,} events of {NEXT}'s decisions")
+    write_events(
+        engine,
+        settings.inbox_dir / third.isoformat() / "interactions.csv",
+        args.events,
+        third,
+        seed=6,
+        decided_on=NEXT,
+    )
+    days.append(_run_day(third, f"day 3, after {args.history_days} days of history"))
+    return history
+
+
+def _drop_mlflow_database(dbname: str) -> None:
+    import sqlalchemy as sa
+
     admin = sa.create_engine(
         "postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
     )
     with admin.connect() as conn:
         conn.execute(sa.text(f'drop database if exists "{dbname}_mlflow" with (force)'))
     admin.dispose()
-    return {
-        "decisions_day_1": decided,
-        "events_landed": events,
-        "lists_day_2": [tuple(map(str, r)) for r in lists],
-        "days": [first, second],
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--events", type=int, default=5_000_000)
+    ap.add_argument("--history-days", type=int, default=0, help="then run once more after this much history")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--keep-db", action="store_true", help="keep the database and the home folder")
     args = ap.parse_args(argv)
     result: dict = {"machine": machine(), "load_start": load_average(), "args": vars(args)}
     with throwaway_database("bench_bank", args.keep_db) as (dbname, home):
-        result |= run(args, dbname, home)
+        try:
+            result |= run(args, dbname, home)
+        finally:
+            if not args.keep_db:
+                _drop_mlflow_database(dbname)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
@@ -184,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
             f"peak RSS {day['peak_rss_mb_so_far']:,.0f} MB"
         )
         print(table([(n, f"{s:.1f}") for n, s in day["tasks"]], ("task", "seconds")))
-    print(f"\nlists of {result['days'][1]['day']}: {result['lists_day_2']}")
+    print(f"\nlists of {result['days'][-1]['day']}: {result['lists_last_day']}")
+    if result["history"]:
+        print(f"history: {result['history']}")
     return 0
 
 

@@ -82,6 +82,8 @@ def throwaway_database(prefix: str, keep: bool):  # type: ignore[no-untyped-def]
                 conn.execute(sa.text(f'drop database if exists "{dbname}"'))
             shutil.rmtree(home, ignore_errors=True)
         admin.dispose()
+
+
 DAY = date(2026, 11, 2)
 NEXT = DAY + timedelta(days=1)
 CAMPAIGN = "bench-48"
@@ -329,9 +331,9 @@ def ensure_one_campaign_channel(consents_csv: Path) -> int:
     return len(lacking)
 
 
-def write_events(engine, path: Path, n_events: int, day: date, seed: int) -> int:  # type: ignore[no-untyped-def]
-    """``n_events`` interactions of the decisions of DAY (impression, open, click, view, dwell
-    per decision in turn), all valid, occurring on ``day``, as one CSV file."""
+def write_events(engine, path: Path, n_events: int, day: date, seed: int, decided_on: date = DAY) -> int:  # type: ignore[no-untyped-def]
+    """``n_events`` interactions of the batch decisions of ``decided_on`` (impression, open, click,
+    view, dwell per decision in turn), all valid, occurring on ``day``, as one CSV file."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
@@ -343,7 +345,7 @@ def write_events(engine, path: Path, n_events: int, day: date, seed: int) -> int
             conn,
             "select decision_id, customer_id, campaign_id, arm_id from ops.decisions "
             "where decision_date = %(d)s and source = 'batch' order by decision_id",
-            {"d": DAY},
+            {"d": decided_on},
         )
     n_dec = len(dec)
     rng = np.random.default_rng(seed)
@@ -826,7 +828,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--keep-db", action="store_true", help="keep the database and the home folder")
     args = ap.parse_args(argv)
-
 
     result: dict = {"machine": machine(), "uptime_start": uptime(), "args": vars(args)}
     with throwaway_database("bench_pipeline", args.keep_db) as (dbname, home):
