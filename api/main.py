@@ -15,6 +15,7 @@ from api.routes import (
     dashboard,
     dashboard_learning,
     dashboard_ops,
+    fairness,
     feedback,
     health,
     optimize,
@@ -32,6 +33,7 @@ ROUTERS = (
     performance.router,
     dashboard.router,
     dashboard_learning.router,
+    fairness.router,
     suggestions.router,
     dashboard_ops.router,
 )

@@ -1,4 +1,5 @@
-"""Stage 6 of the day: KPIs per campaign and drift alerts (pipelines/drift.py).
+"""Stage 6 of the day: KPIs per campaign, drift alerts (pipelines/drift.py), fair-lending alerts
+(pipelines/fairness.py).
 
 KPIs come from the `campaign_daily_kpis` mart, pooled over the campaign's days so far:
 conversion-rate lift of treatment over the holdout (with a 95% CI), estimated regret,
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 
 from pipelines.db import read_frame
 from pipelines.drift import CONCEPT_DRIFT, FEATURE_DRIFT, concept_drift_alerts, feature_drift_alerts
+from pipelines.fairness import FAIR_LENDING, fairness_alerts
 
 
 def campaign_kpis(conn: sa.Connection, day: date) -> list[dict]:
@@ -83,7 +85,7 @@ def _estimated_regret(conn: sa.Connection) -> dict[int, float]:
 
 def drift_alerts(conn: sa.Connection, day: date) -> list[dict]:
     """The monitor's alerts of ``day``: concept and feature drift (pipelines/drift.py), quarantine."""
-    alerts = concept_drift_alerts(conn, day) + feature_drift_alerts(conn, day)
+    alerts = concept_drift_alerts(conn, day) + feature_drift_alerts(conn, day) + fairness_alerts(conn, day)
     bad = conn.execute(
         sa.text("select count(*) from ops.quarantine where logical_date = :d and superseded_by is null"),
         {"d": day},
@@ -103,7 +105,7 @@ def drift_alerts(conn: sa.Connection, day: date) -> list[dict]:
 
 # conversion_drift and feature_drift: the kinds of earlier versions, still cleared on a re-run.
 MONITOR_ALERT_KINDS = ("conversion_drift", "feature_drift", "quarantine")
-MONITOR_ALERT_PREFIXES = (CONCEPT_DRIFT, FEATURE_DRIFT)
+MONITOR_ALERT_PREFIXES = (CONCEPT_DRIFT, FEATURE_DRIFT, FAIR_LENDING)
 
 
 def monitor_day(engine: sa.Engine, day: date) -> dict:

@@ -54,6 +54,24 @@ class Settings(BaseSettings):
     volume_lookback_days: int = Field(
         default=14, ge=1, description="Earlier batches count for the volume check within this many days."
     )
+    fairness_max_variance: float = Field(
+        default=0.10,
+        gt=0.0,
+        le=1.0,
+        description="An offer whose recipients differ from the eligible audience by more than this "
+        "total variation distance (lower 95% bound) in a protected attribute is alerted "
+        "(pipelines/fairness.py).",
+    )
+    fairness_min_share_ratio: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="A group whose share among an offer's recipients is significantly below this "
+        "fraction of its eligible share is alerted.",
+    )
+    fairness_min_recipients: int = Field(
+        default=100, ge=1, description="Offers with fewer recipients on a day are reported, never alerted."
+    )
     anomaly_lookback_days: int = Field(
         default=14,
         ge=1,

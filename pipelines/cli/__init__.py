@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "suggest",
     "report",
     "stream",
+    "fairness",
 )
 
 app = typer.Typer(

@@ -101,7 +101,13 @@ def test_the_index_lists_the_campaigns(browser, server, keys, world) -> None:
     assert "dashboard-demo" in row.text and "20.0%" in row.text
     links = [a.get_attribute("href") for a in row.find_elements(By.TAG_NAME, "a")]
     page = f"{server.url}/dashboard/campaigns/{world['campaign_id']}"
-    assert links == [page, f"{page}/parameters", f"{page}/segments", f"{page}/diagnostics"]
+    assert links == [
+        page,
+        f"{page}/parameters",
+        f"{page}/segments",
+        f"{page}/diagnostics",
+        f"{page}/fairness",
+    ]
     browser.save_screenshot(str(ARTIFACTS / "index.png"))
     assert console_errors(browser) == []
 

@@ -176,7 +176,7 @@ def test_the_segments_page_shows_the_apis_figures(browser, server, keys, world) 
     assert "tied with 3 others" in rows[[s[0] for s in shown].index("young_low")].text
     assert (traces(browser, "rate-chart"), traces(browser, "certainty-chart")) == (1, 2)
     nav = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "main nav a")]
-    assert nav == ["Campaigns", "Performance", "Parameters", "Diagnostics"]
+    assert nav == ["Campaigns", "Performance", "Parameters", "Diagnostics", "Fairness"]
 
 
 def test_the_diagnostics_page_shows_the_apis_figures(browser, server, keys, world) -> None:  # noqa: F811

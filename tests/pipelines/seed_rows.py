@@ -31,16 +31,17 @@ def noon(day: date) -> datetime:
 
 
 def insert_customers(engine: sa.Engine, rows: Iterable[dict], snapshot: date) -> None:
-    """rows: customer_id, age, income (the other attributes get fixed plausible values)."""
+    """rows: customer_id, age, income, optional gender (F); the other attributes get fixed
+    plausible values."""
     with engine.begin() as conn:
         conn.execute(
             sa.text(
                 """insert into raw.customers (snapshot_date, customer_id, age, gender, income,
                        loyalty_points, tenure_years, products_held, digital_engagement, website_visits,
                        past_purchases, source_file)
-                   values (:d, :customer_id, :age, 'F', :income, 100, 3.0, 2, 0.4, 5, 1, 'seed')"""
+                   values (:d, :customer_id, :age, :gender, :income, 100, 3.0, 2, 0.4, 5, 1, 'seed')"""
             ),
-            [{"d": snapshot, **r} for r in rows],
+            [{"d": snapshot, "gender": "F", **r} for r in rows],
         )
 
 
