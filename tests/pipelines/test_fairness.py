@@ -2,8 +2,8 @@
 
 Campaign `fair`: offer_type credit_card (the default arm) or loan, by email. 400 customers in
 the snapshot of D - 5: c000-c199 men, c200-c399 women; c000-c099 and c200-c299 are 25 (young),
-the rest 40 (middle). A later snapshot (D + 1) makes every woman a man: the monitor must read the
-customer as of D.
+the rest 40 (middle); c390-c399 are missing from it, known from a snapshot of D - 9 only. A later
+snapshot (D + 1) makes every woman a man: the monitor must read each customer as of D.
 
     holdout (control, default arm)   c000-c019, c200-c219                   40
     loan (treatment)                 c020-c199 (180 men), c220-c239 (20 women)  200
@@ -64,9 +64,9 @@ def build_fair_world(engine: sa.Engine) -> int:
     """The world of the module docstring; returns the campaign id."""
     truncate_all(engine)
     campaign = add_campaign(engine, FAIR)
-    insert_customers(
-        engine, [_customer(i, "M" if i < 200 else "F") for i in range(400)], D - timedelta(days=5)
-    )
+    people = [_customer(i, "M" if i < 200 else "F") for i in range(400)]
+    insert_customers(engine, people[:390], D - timedelta(days=5))
+    insert_customers(engine, people[390:], D - timedelta(days=9))  # not in the latest extract
     insert_customers(engine, [_customer(i, "M") for i in range(400)], D + timedelta(days=1))
     with engine.connect() as conn:
         arm = dict(
