@@ -10,11 +10,12 @@ the channel cost for max_cost).
 1. Prices: a linear program on a sample of the day's customers (:func:`lp_prices`, HiGHS through
    scipy) gives one dual price ``lam[j]`` per capacity, in value units.
 2. Choice (:func:`priced_choice`): with probability ``1 - exploration`` the customer gets
-   ``argmax_k v[i, k] - sum_j lam[j] usage[j, k]``, otherwise a draw from the campaign's policy
-   (its exact plan probabilities ``pi``). The logged propensity is the exact mixture
-   ``(1 - e) [k = k*] + e pi[k]``. A fixed tiny per-(customer, arm) tie-break (a function of the
-   day's audience, not a draw of the decision) splits customers who tie at the price, as the
-   LP's fractional solution splits them.
+   ``k* = argmax_k v[i, k] - sum_j lam[j] usage[j, k]``, otherwise a draw from the campaign's
+   policy (its exact plan probabilities ``pi``), thinned on a capacity's arms (``keep``) where
+   exploring alone would take more than EXPLORE_SHARE of it. The logged propensity is the exact
+   mixture ``e pi[k] keep[k]``, plus the rest of the mass on ``k*``. A fixed tiny per-(customer,
+   arm) tie-break (a function of the day's audience, not a draw of the decision) splits customers
+   who tie at the price, as the LP's fractional solution splits them.
 3. Repair (:func:`repair`): a sample's prices can overrun; the whole list is then made to hold
    every capacity exactly by moving the overflow with the least regret per unit of capacity to each
    customer's best *free* arm (one that uses no capacity, so a move never overflows another
@@ -32,6 +33,10 @@ import scipy.sparse as sp
 from pipelines.campaign_spec import CampaignSpec, _matches
 
 TIE_BREAK = 1e-6  # relative size of the fixed tie-break against the values' scale
+# At most this share of a capacity goes to exploration: beyond it the policy's draws of the
+# capacity's arms are thinned (the thinned mass goes to the priced argmax), else an exploring
+# policy alone could overrun a small capacity no price can then protect.
+EXPLORE_SHARE = 0.5
 SELECTED_BY_CAPACITY = "capacity"
 
 
@@ -47,14 +52,30 @@ class Allocation:
     arm_cost: np.ndarray  # (K,) cost subtracted from the value (0 for the reward objective)
     exploration: float
     prices: np.ndarray  # (J,) dual prices in value units; zeros until solved
+    explore_keep: np.ndarray | None = None  # (J,) share of the policy's draws of a capacity kept
+
+    @property
+    def keep(self) -> np.ndarray:
+        """(K,) the share of the policy's draws of each arm that stays exploration."""
+        if self.explore_keep is None or not len(self.kinds):
+            return np.ones(self.usage.shape[1])
+        thinned = np.where(self.usage > 0, self.explore_keep[:, None], 1.0)
+        return thinned.min(axis=0)
 
     @property
     def free(self) -> np.ndarray:
         """Arms that use no capacity: the repair's destinations."""
         return ~(self.usage > 0).any(axis=0)
 
-    def with_prices(self, prices: np.ndarray) -> Allocation:
-        return replace(self, prices=np.asarray(prices, dtype=np.float64))
+    def with_prices(self, prices: np.ndarray, explore_keep: np.ndarray | None = None) -> Allocation:
+        keep = None if explore_keep is None else np.asarray(explore_keep, dtype=np.float64)
+        return replace(self, prices=np.asarray(prices, dtype=np.float64), explore_keep=keep)
+
+    def mixture(self, policy_probs: np.ndarray, best: np.ndarray) -> np.ndarray:
+        """(n, K) the exact choice distribution: e x pi x keep, the rest on the priced argmax."""
+        mix = self.exploration * policy_probs * self.keep[None, :]
+        mix[np.arange(len(best)), best] += 1.0 - mix.sum(axis=1)
+        return mix
 
     def budgets(self, n_list: float) -> np.ndarray:
         """Absolute limits of a list of ``n_list`` sends (a share becomes whole sends, rounded down)."""
@@ -101,11 +122,20 @@ def tie_break(alloc: Allocation, shape: tuple[int, int], rng: np.random.Generato
     return rng.random(shape) * scale
 
 
-def lp_prices(values: np.ndarray, allowed: np.ndarray, usage: np.ndarray, budgets: np.ndarray) -> np.ndarray:
+def lp_prices(
+    values: np.ndarray,
+    allowed: np.ndarray,
+    usage: np.ndarray,
+    budgets: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
     """Dual prices of the capacities for the assignment LP of a sample of m customers:
 
-        max sum_ik v[i,k] x[i,k]  s.t.  sum_k x[i,k] = 1,  sum_ik usage[j,k] x[i,k] <= budgets[j],
-        x >= 0, x[i,k] = 0 where not allowed.
+        max sum_ik w[i] v[i,k] x[i,k]  s.t.  sum_k x[i,k] = 1,
+            sum_ik w[i] usage[j,k] x[i,k] <= budgets[j],  x >= 0, x[i,k] = 0 where not allowed,
+
+    with w[i] the customer's exploit share (1 without ``weights``): the objective and the usage
+    scale alike, so the prices stay in value units (argmax_k v - lam usage per customer).
 
     Each capacity row has a slack at a price far above any value, so an unreachable budget (the
     sample's customers have only capped arms) still solves: its price then makes every capped arm
@@ -116,10 +146,11 @@ def lp_prices(values: np.ndarray, allowed: np.ndarray, usage: np.ndarray, budget
         return np.zeros(n_caps)
     rows, cols = np.nonzero(allowed)
     nvar = len(rows)
+    w = np.ones(m) if weights is None else np.asarray(weights, dtype=np.float64)
     penalty = 1e3 * (float(np.abs(values[rows, cols]).max(initial=0.0)) + 1.0)
-    c = np.r_[-values[rows, cols], np.full(n_caps, penalty)]
+    c = np.r_[-w[rows] * values[rows, cols], np.full(n_caps, penalty)]
     a_eq = sp.csr_matrix((np.ones(nvar), (rows, np.arange(nvar))), shape=(m, nvar + n_caps))
-    use = usage[:, cols]  # (J, nvar), dense: J is a handful of capacities
+    use = usage[:, cols] * w[rows][None, :]  # (J, nvar), dense: J is a handful of capacities
     a_ub = sp.hstack([sp.csr_matrix(use), -sp.identity(n_caps, format="csr")], format="csr")
     res = scipy.optimize.linprog(
         c,
@@ -135,25 +166,6 @@ def lp_prices(values: np.ndarray, allowed: np.ndarray, usage: np.ndarray, budget
     return np.maximum(-np.asarray(res.ineqlin.marginals, dtype=np.float64), 0.0)
 
 
-def sample_budgets(
-    alloc: Allocation,
-    n_list: float,
-    n_treat_list: float,
-    control_usage: np.ndarray,
-    explore_usage: np.ndarray,
-    m: int,
-) -> np.ndarray:
-    """The capacity left to the priced (exploit) choices of an m-customer sample, in exploit units.
-
-    The list's limits minus the control group's use (scaled from the sample), shrunk to the sample
-    (m of ``n_treat_list`` treatment customers), minus the exploration's use in the sample, divided
-    by the exploit share 1 - e (so the LP's x is the exploit choice and its duals stay in value
-    units)."""
-    budgets = alloc.budgets(n_list) - control_usage
-    scaled = budgets * (m / max(n_treat_list, 1.0)) - explore_usage
-    return scaled / (1.0 - alloc.exploration)
-
-
 def solve_prices(
     alloc: Allocation,
     values: np.ndarray,
@@ -165,10 +177,30 @@ def solve_prices(
 ) -> Allocation:
     """``alloc`` with the prices of a sample: values, allowed mask and the policy's plan
     probabilities of m sampled treatment customers; ``n_list``/``n_treat_list`` the list's
-    estimated size and treatment count; ``control_usage`` (J,) the control group's estimated use."""
-    explore = alloc.exploration * (policy_probs @ alloc.usage.T).sum(axis=0)
-    budgets = sample_budgets(alloc, n_list, n_treat_list, control_usage, explore, len(values))
-    return alloc.with_prices(lp_prices(values, allowed, alloc.usage, budgets))
+    estimated size and treatment count; ``control_usage`` (J,) the control group's estimated use.
+
+    The sample's budget is the list's limits minus the control group's use, shrunk to the sample
+    (m of ``n_treat_list``); exploration keeps at most EXPLORE_SHARE of it (``explore_keep``), and
+    the LP prices what is left for the priced argmax."""
+    m = len(values)
+    budgets = (alloc.budgets(n_list) - control_usage) * (m / max(n_treat_list, 1.0))
+    # Customers whose every allowed arm uses a capacity use it whatever the price or the draw:
+    # exploration gets a share of what they leave, and the LP's budget never goes below their use
+    # (it would only be infeasible, its slack price meaningless).
+    least = np.where(allowed[:, None, :], alloc.usage[None, :, :], np.inf).min(axis=2)  # (m, J)
+    forced = least.sum(axis=0)
+    explore = alloc.exploration * (policy_probs @ alloc.usage.T).sum(axis=0)  # (J,) unthinned
+    room = EXPLORE_SHARE * np.maximum(budgets - forced, 0.0)
+    keep = np.where(explore > room, room / np.maximum(explore, 1e-300), 1.0)
+    thinned = alloc.with_prices(alloc.prices, keep)
+    best = np.argmax(np.where(allowed, values, -np.inf), axis=1)  # any arm: only the explore mass is read
+    mix = thinned.mixture(policy_probs, best)
+    mix[np.arange(m), best] = 0.0
+    explore_use = (mix @ alloc.usage.T).sum(axis=0)
+    weights = 1.0 - mix.sum(axis=1)  # each customer's exploit share
+    left = np.maximum(budgets - explore_use, (weights[:, None] * least).sum(axis=0) * (1 + 1e-9))
+    prices = lp_prices(values, allowed, alloc.usage, left, weights)
+    return alloc.with_prices(prices, keep)
 
 
 @dataclass(frozen=True)
@@ -198,9 +230,7 @@ def priced_choice(
     n, k = values.shape
     priced = np.where(allowed, values - (alloc.prices @ alloc.usage)[None, :], -np.inf)
     best = np.argmax(priced, axis=1)
-    e = alloc.exploration
-    mix = e * policy_probs
-    mix[np.arange(n), best] += 1.0 - e
+    mix = alloc.mixture(policy_probs, best)
     u = rng.random(n)
     # Inverse CDF of the mixture: one uniform per customer gives an exact draw from mix.
     cdf = np.cumsum(mix, axis=1)

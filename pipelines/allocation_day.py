@@ -89,9 +89,10 @@ def day_allocation(
 def store_prices(
     engine: sa.Engine, campaign: Campaign, day: date, alloc: Allocation, n_sample: int, n_list: float
 ) -> None:
+    keep = alloc.explore_keep if alloc.explore_keep is not None else np.ones(len(alloc.kinds))
     rows = [
-        {"name": n, "kind": k, "limit": float(lim), "price": float(p)}
-        for n, k, lim, p in zip(alloc.names, alloc.kinds, alloc.limits, alloc.prices, strict=True)
+        {"name": n, "kind": k, "limit": float(lim), "price": float(p), "explore_keep": float(t)}
+        for n, k, lim, p, t in zip(alloc.names, alloc.kinds, alloc.limits, alloc.prices, keep, strict=True)
     ]
     with engine.begin() as conn:
         conn.execute(
@@ -118,7 +119,10 @@ def stored_allocation(conn: sa.Connection, campaign: Campaign, day: date) -> All
     ).scalar()
     if stored is None or [r["name"] for r in stored] != list(alloc.names):
         return alloc
-    return alloc.with_prices(np.array([r["price"] for r in stored], dtype=np.float64))
+    return alloc.with_prices(
+        np.array([r["price"] for r in stored], dtype=np.float64),
+        np.array([r["explore_keep"] for r in stored], dtype=np.float64),
+    )
 
 
 def day_counts(conn: sa.Connection, campaign: Campaign, day: date) -> np.ndarray:
