@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipelines import allocation as A
 from pipelines.allocation import Allocation, allocation_for, lp_prices, priced_choice, repair
 from pipelines.campaign_spec import CampaignSpec
 
@@ -149,3 +150,47 @@ def test_bad_capacities_name_the_problem(capacities: list[dict], message: str) -
     spec = dict(SPEC, channel_costs={"sms": 0.05}, capacities=capacities)
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         CampaignSpec(**spec)
+
+
+def test_expected_value_alone_prices_nothing_and_picks_the_best_net_value() -> None:
+    spec = CampaignSpec(**{k: v for k, v in SPEC.items() if k != "capacities"})
+    alloc = allocation_for(spec, spec.arms())
+    assert alloc is not None and alloc.kinds == () and alloc.free.all()
+    # P(convert) 0.03 everywhere but branch at 0.05: 0.05 x 120 - 4 = 2.0 < 0.03 x 120 - 0.01 = 3.59.
+    p = np.array([[0.03, 0.03, 0.05, 0.03, 0.03, 0.05]])
+    values = A.expected_values(alloc, p)
+    assert values[0].tolist() == pytest.approx([3.59, 3.55, 2.0, 3.59, 3.55, 2.0])
+    one = priced_choice(
+        alloc.with_prices(np.zeros(0)),
+        values,
+        np.ones((1, 6), dtype=bool),
+        np.full((1, 6), 1 / 6),
+        np.random.default_rng(3),
+    )
+    assert one.propensity[0] == pytest.approx(0.9 + 0.1 / 6 if one.arm[0] == 0 else 0.1 / 6)
+
+
+def test_a_file_without_the_new_keys_dumps_and_checksums_as_before() -> None:
+    plain = CampaignSpec(**{k: v for k, v in SPEC.items() if k not in ("objective", "capacities")})
+    assert "objective" not in plain.as_json() and "capacities" not in plain.as_json()
+
+
+def test_exploit_shares_scale_the_budget_and_keep_the_price_in_value_units() -> None:
+    # Every customer exploits half the time: 1.25 exploit sends of budget are the 2.5 whole
+    # customers of the first test, and the price stays 2 (values, not half-values).
+    lam = lp_prices(VALUES, ALL, np.array([[0.0, 1.0]]), np.array([1.25]), weights=np.full(4, 0.5))
+    assert lam == pytest.approx([2.0], abs=1e-9)
+
+
+def test_exploration_is_thinned_to_half_of_a_small_capacity() -> None:
+    # 100 customers, the policy draws arm 1 with probability 0.5, exploration 0.2: unthinned the
+    # exploration alone sends 10 of a capacity of 8; it may take 4 (half), so keep = 4 / 10.
+    alloc = _alloc([[0.0, 1.0]], ("max_sends",), [8], e=0.2)
+    values = np.tile([0.0, 1.0], (100, 1))
+    out = A.solve_prices(
+        alloc, values, np.ones((100, 2), dtype=bool), np.full((100, 2), 0.5), 100, 100, np.zeros(1)
+    )
+    assert out.explore_keep == pytest.approx([0.4])
+    assert out.prices == pytest.approx([1.0], abs=1e-9)  # 4 exploit sends for 100 equal gains of 1
+    mix = out.mixture(np.full((1, 2), 0.5), np.array([0]))
+    assert mix[0].tolist() == pytest.approx([1 - 0.2 * 0.5 * 0.4, 0.2 * 0.5 * 0.4])
