@@ -192,12 +192,11 @@ def solve_prices(
     explore = alloc.exploration * (policy_probs @ alloc.usage.T).sum(axis=0)  # (J,) unthinned
     room = EXPLORE_SHARE * np.maximum(budgets - forced, 0.0)
     keep = np.where(explore > room, room / np.maximum(explore, 1e-300), 1.0)
-    thinned = alloc.with_prices(alloc.prices, keep)
-    best = np.argmax(np.where(allowed, values, -np.inf), axis=1)  # any arm: only the explore mass is read
-    mix = thinned.mixture(policy_probs, best)
-    mix[np.arange(m), best] = 0.0
-    explore_use = (mix @ alloc.usage.T).sum(axis=0)
-    weights = 1.0 - mix.sum(axis=1)  # each customer's exploit share
+    # The choice is e pi keep (the policy's draws, whatever the prices) + the rest on the priced
+    # argmax: the LP steers only the rest, each customer's weight.
+    explored = alloc.exploration * policy_probs * alloc.with_prices(alloc.prices, keep).keep[None, :]
+    explore_use = (explored @ alloc.usage.T).sum(axis=0)
+    weights = 1.0 - explored.sum(axis=1)
     left = np.maximum(budgets - explore_use, (weights[:, None] * least).sum(axis=0) * (1 + 1e-9))
     prices = lp_prices(values, allowed, alloc.usage, left, weights)
     return alloc.with_prices(prices, keep)
