@@ -102,6 +102,48 @@ class DriftResponse(_Strict):
     factor: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
+class Objective(_Strict):
+    """What the decide step maximises: the reward (as before), or its expected value in money,
+    P(convert) x reward.conversion_value - the arm's channel cost; ``exploration`` is the share of
+    each customer's choice left to the campaign's policy (pipelines/allocation.py)."""
+
+    kind: Literal["reward", "expected_value"] = "reward"
+    exploration: float = Field(default=0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        return {"kind": data} if isinstance(data, str) else data  # `objective: expected_value`
+
+
+class Capacity(_Strict):
+    """A limit on the day's list over the arms matching ``where`` (every given parameter equal):
+    at most ``max_sends`` sends, ``max_cost`` in channel cost, or a ``max_share`` of the list."""
+
+    where: dict[ParamName, str]
+    max_sends: int | None = Field(default=None, ge=0)
+    max_cost: float | None = Field(default=None, ge=0.0)
+    max_share: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> Capacity:
+        given = [k for k in ("max_sends", "max_cost", "max_share") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"capacity {self.where}: give exactly one of max_sends, max_cost, max_share, got "
+                f"{', '.join(given) or 'none'}"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("max_sends", "max_cost", "max_share") if getattr(self, k) is not None)
+
+    @property
+    def limit(self) -> float:
+        return float(getattr(self, self.kind))
+
+
 class CampaignSpec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,62}$")
     description: str = ""
@@ -132,6 +174,9 @@ class CampaignSpec(_Strict):
     frequency_caps: FrequencyCaps = Field(default_factory=FrequencyCaps)
     default_arm: dict[ParamName, str] | None = None
     drift: DriftResponse | None = Field(default=None, exclude_if=lambda v: v is None)
+    # Opt-in (absent: the list is decided as before, same checksum): pipelines/allocation.py.
+    objective: Objective | None = Field(default=None, exclude_if=lambda v: v is None)
+    capacities: list[Capacity] | None = Field(default=None, exclude_if=lambda v: not v)
 
     @model_validator(mode="before")
     @classmethod
@@ -200,7 +245,25 @@ class CampaignSpec(_Strict):
             arm_key(a) for a in self.arms()
         }:
             raise ValueError(f"default_arm {self.default_arm} is not one of the campaign's arms")
+        self._check_capacities()
         return self
+
+    def _check_capacities(self) -> None:
+        arms = self.arms()
+        for cap in self.capacities or []:
+            for name, value in cap.where.items():
+                if name not in self.parameters or value not in self.parameters[name]:
+                    raise ValueError(f"capacity {cap.where}: {name}={value!r} is not in the parameter space")
+            matched = [a for a in arms if _matches(a, cap.where)]
+            if cap.kind == "max_cost" and not any(self.arm_cost(a) > 0 for a in matched):
+                raise ValueError(f"capacity {cap.where}: max_cost, but channel_costs gives its arms no cost")
+        if self.capacities and all(any(_matches(a, c.where) for c in self.capacities) for a in arms):
+            # The exact repair moves a list's overflow to arms that use no capacity.
+            raise ValueError("capacities cover every arm: leave at least one arm outside all capacities")
+
+    def arm_cost(self, arm: dict[str, str]) -> float:
+        """The channel cost of one send of ``arm`` (0 without a channel or a cost for it)."""
+        return float(self.channel_costs.get(arm.get("channel", ""), 0.0))
 
     # -- derived ---------------------------------------------------------------------------
     @property

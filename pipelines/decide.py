@@ -24,6 +24,8 @@ import sqlalchemy as sa
 
 import bandits
 from bandits import make_policy
+from pipelines import allocation as alloc_mod
+from pipelines.allocation import Allocation
 from pipelines.campaign_store import Campaign
 from pipelines.db import read_frame
 from pipelines.domain import SEGMENTS
@@ -168,9 +170,11 @@ def choose_arms(
     allowed: np.ndarray,
     rng: np.random.Generator,
     model: ModelHandle | None,
+    alloc: Allocation | None = None,
 ) -> dict[str, np.ndarray]:
     """One arm per customer, as batch and real time both decide: control customers get the static
-    default arm (propensity 1), the others the policy's pick with its exact propensity.
+    default arm (propensity 1), the others the policy's pick with its exact propensity (with
+    ``alloc``, the priced choice of pipelines/allocation.py over the policy's plan).
 
     ``customers`` needs segment_idx, is_control and the attributes a model scores; ``allowed`` is
     the (n, n_arms) consent mask. Returns arrays of shape (n,): arm_idx, propensity, explored,
@@ -180,7 +184,11 @@ def choose_arms(
     treat = np.flatnonzero(~customers["is_control"].to_numpy(dtype=bool))
     for start in range(0, len(treat), CHUNK):
         rows = treat[start : start + CHUNK]
-        _pick(out, policy, customers, allowed, rows, _scores(campaign, model, customers, allowed, rows), rng)
+        proba = _scores(campaign, model, customers, allowed, rows)
+        if alloc is None:
+            _pick(out, policy, customers, allowed, rows, proba, rng)
+        else:
+            _pick_priced(out, policy, customers, allowed, rows, proba, alloc, rng.spawn(3))
     out["propensity"] = np.clip(out["propensity"], 1e-6, 1.0)
     return out
 
@@ -192,6 +200,7 @@ def choose_arms_by_shard(
     allowed: np.ndarray,
     seed: int,
     model: ModelHandle | None,
+    alloc: Allocation | None = None,
 ) -> dict[str, np.ndarray]:
     """:func:`choose_arms` for the batch list, one customer shard at a time: shard s is decided
     with its own generator, seeded by (seed, s), as policy block s, in customer-id order. So a
@@ -215,7 +224,11 @@ def choose_arms_by_shard(
             shard = int(shards[treat[a]])
             policy.start_block(shard)
             part = None if proba is None else proba[a - bounds[i] : b - bounds[i]]
-            _pick(out, policy, customers, allowed, treat[a:b], part, np.random.default_rng([seed, shard]))
+            if alloc is None:
+                _pick(out, policy, customers, allowed, treat[a:b], part, np.random.default_rng([seed, shard]))
+            else:
+                rngs = [np.random.default_rng([seed, shard, k]) for k in (1, 2, 3)]
+                _pick_priced(out, policy, customers, allowed, treat[a:b], part, alloc, rngs)
         i = j
     out["propensity"] = np.clip(out["propensity"], 1e-6, 1.0)
     return out
@@ -227,6 +240,9 @@ def _control_choices(
     """Every customer as a control customer: the static arm, propensity 1; _pick fills the rest."""
     n = len(customers)
     return {
+        "fallback_idx": np.full(n, -1, dtype=np.int64),
+        "fallback_propensity": np.full(n, np.nan),
+        "capacity_regret": np.full(n, np.nan),
         "arm_idx": _static_arm(allowed, campaign.arm_ids.index(campaign.control_arm_id)),
         "propensity": np.ones(n),
         "explored": np.zeros(n, dtype=bool),
@@ -272,6 +288,61 @@ def _pick(
     out["phase"][rows] = batch.phase
 
 
+def _pick_priced(
+    out: dict[str, np.ndarray],
+    policy: bandits.ChunkedPolicy,
+    customers: pd.DataFrame,
+    allowed: np.ndarray,
+    rows: np.ndarray,
+    proba: np.ndarray | None,
+    alloc: Allocation,
+    rngs: list[np.random.Generator],
+) -> None:
+    """The priced choices (pipelines/allocation.py) for the treatment customers ``rows``: the
+    policy's plan from rngs[0], the fixed tie-break from rngs[1], the draws from rngs[2]."""
+    segments = customers["segment_idx"].to_numpy(dtype=np.int64)[rows]
+    values, probs = priced_inputs(policy, alloc, segments, allowed[rows], proba, rngs[0], rngs[1])
+    c = alloc_mod.priced_choice(alloc, values, allowed[rows], probs, rngs[2])
+    out["arm_idx"][rows] = c.arm
+    out["propensity"][rows] = c.propensity
+    out["explored"][rows] = c.explored
+    out["bandit_score"][rows] = posterior_mean(policy)[segments, c.arm]
+    if proba is not None:
+        out["model_score"][rows] = proba[np.arange(len(rows)), c.arm]
+    out["blend_score"][rows] = c.value  # the chosen arm's expected value
+    out["selected_by"][rows] = np.where(c.explored, "bandit", "priced")
+    out["strategy"][rows] = policy.name
+    out["phase"][rows] = ""
+    out["fallback_idx"][rows] = c.fallback
+    out["fallback_propensity"][rows] = c.fallback_propensity
+    out["capacity_regret"][rows] = c.regret
+
+
+def priced_inputs(
+    policy: bandits.ChunkedPolicy,
+    alloc: Allocation,
+    segments: np.ndarray,
+    allowed: np.ndarray,
+    proba: np.ndarray | None,
+    plan_rng: np.random.Generator,
+    tie_rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(values with the tie-break, the policy's plan probabilities) of some treatment customers:
+    what the prices are solved on and the priced choice decides from."""
+    probs = policy.arm_probabilities(segments, allowed, proba, rng=plan_rng)
+    p = proba if proba is not None else posterior_mean(policy)[segments]
+    values = alloc_mod.expected_values(alloc, p) + alloc_mod.tie_break(alloc, p.shape, tie_rng)
+    return values, probs
+
+
+def posterior_mean(policy: bandits.Policy) -> np.ndarray:
+    """The segment x arm reward rate a model-less value uses: the Beta posterior mean with the
+    policy's prior (Beta(1, 1) unless its parameters give one)."""
+    a = float(getattr(getattr(policy, "params", None), "prior_alpha", 1.0))
+    b = float(getattr(getattr(policy, "params", None), "prior_beta", 1.0))
+    return (policy.rewards_ + a) / (policy.pulls_ + a + b)
+
+
 def decide_customers(
     campaign: Campaign,
     customers: pd.DataFrame,
@@ -282,16 +353,18 @@ def decide_customers(
     day: date,
     model: ModelHandle | None,
     note: str | None,
+    alloc: Allocation | None = None,
 ) -> pd.DataFrame:
-    """The decisions of ``customers`` (one bucket's, or everyone's) as rows of ops.decisions."""
+    """The decisions of ``customers`` (one bucket's, or everyone's) as rows of ops.decisions;
+    with ``alloc`` (priced) also each row's repair fallback (pipelines/allocation.py)."""
     arm_ids = np.asarray(campaign.arm_ids)
     policy = build_policy(campaign, pulls, rewards, model)
-    out = choose_arms_by_shard(campaign, policy, customers, allowed, seed, model)
+    out = choose_arms_by_shard(campaign, policy, customers, allowed, seed, model, alloc)
     control = customers["is_control"].to_numpy(dtype=bool)
     decided_at = datetime.combine(day, time(6), tzinfo=UTC)  # the list's send morning, not now()
     ids = customers["customer_id"].astype(str).to_numpy()
     prefix = f"{campaign.campaign_id}-{day:%Y%m%d}-"  # formatting the day per row cost seconds
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "decision_id": [prefix + c for c in ids],
             "campaign_id": campaign.campaign_id,
@@ -321,6 +394,13 @@ def decide_customers(
             "shard": customers["shard"].to_numpy(dtype=np.int64),
         }
     )
+    if alloc is not None and alloc.kinds:
+        fallback = out["fallback_idx"]
+        frame["fallback_arm_id"] = pd.array(np.where(fallback >= 0, arm_ids[fallback], 0), dtype="Int64")
+        frame.loc[fallback < 0, "fallback_arm_id"] = pd.NA
+        frame["fallback_propensity"] = out["fallback_propensity"]
+        frame["capacity_regret"] = out["capacity_regret"]
+    return frame
 
 
 def model_scores(

@@ -18,6 +18,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from pipelines.allocation_day import day_allocation, repair_list
 from pipelines.audience import eligible_audience
 from pipelines.campaign_store import Campaign
 from pipelines.db import copy_frame
@@ -97,7 +98,11 @@ def decide_bucket(
             customers, allowed = eligible_audience(conn, campaign, day, bucket=(bucket, n_buckets))
             pulls, rewards = segment_stats(conn, campaign)
         seed = seed_for(campaign.name, day)
-        decisions = decide_customers(campaign, customers, allowed, pulls, rewards, seed, day, model, note)
+        # Capacities are per list: every bucket solves the same day's prices (allocation_day.py).
+        alloc = day_allocation(engine, campaign, day, seed, model)
+        decisions = decide_customers(
+            campaign, customers, allowed, pulls, rewards, seed, day, model, note, alloc
+        )
         n_control = int((decisions["treatment_group"] == "control").sum())
         key = {"c": campaign.campaign_id, "d": day, "b": bucket, "n": n_buckets}
         with engine.begin() as conn:
@@ -166,6 +171,7 @@ def finish_list(
 
     Raises ListIncomplete naming what is missing: a bucket not decided by this run, buckets
     decided with different champion versions, or decisions that are not the buckets' sum.
+    A campaign with capacities has its list's overflow moved to free arms here (allocation_day.py).
     A published list is returned as it is."""
     seed = seed_for(campaign.name, day)
     key = {"c": campaign.campaign_id, "d": day, "n": n_buckets, "r": run_id}
@@ -221,6 +227,7 @@ def finish_list(
                 f"decided {n_rows} (another run or bucket count wrote since): re-run the day"
             )
         model_version = rows[0].model_version
+        repair_list(conn, campaign, day)  # capacities hold exactly over the whole list
         conn.execute(
             sa.text(
                 """insert into ops.send_lists

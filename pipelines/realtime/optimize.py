@@ -32,6 +32,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 import bandits
+from pipelines.allocation import Allocation
+from pipelines.allocation_day import day_counts, exhausted_arms, stored_allocation
 from pipelines.audience import MART_CUSTOMERS, audience_params, one_customer_sql
 from pipelines.campaign_store import Campaign
 from pipelines.decide import ModelHandle, choose_arms
@@ -46,6 +48,7 @@ if TYPE_CHECKING:  # offline imports this module
 log = logging.getLogger(__name__)
 
 MAX_KEY_LENGTH = 200  # an index key, as the ingest bounds its ids
+CAPACITY_LOCK_CLASS = 7240312  # advisory lock (class, campaign): one capacity-counted decision at a time
 CUSTOMER_LOCK_CLASS = (
     7240306  # advisory lock (class, hashtext(customer)): one decision of a customer at a time
 )
@@ -152,7 +155,10 @@ def _decide_online(
         if offline is not None:  # remembered even when not eligible: offline, the same answer
             offline.remember(campaign.campaign_id, customer_id, row, day)
         customer, allowed = judge_eligibility(campaign, row, channels, day)
-        decision = make_decision(state, customer, allowed, decision_id, idempotency_key, model, note, now)
+        alloc, allowed = _day_capacity(conn, campaign, customer, allowed, day)
+        decision = make_decision(
+            state, customer, allowed, decision_id, idempotency_key, model, note, now, alloc
+        )
         if not log_decisions or log_decision(conn, decision, str(customer["segment"].iloc[0]), day):
             return decision
         # The same key for another customer (who holds another lock) was logged first.
@@ -171,13 +177,15 @@ def make_decision(
     model: ModelHandle | None,
     note: str | None,
     now: datetime,
+    alloc: Allocation | None = None,
 ) -> RealtimeDecision:
-    """The decision for one eligible customer (no database), seeded by its key or id."""
+    """The decision for one eligible customer (no database), seeded by its key or id; with
+    ``alloc`` the priced choice under the day's prices (pipelines/allocation.py)."""
     campaign = state.campaign
     seed = request_seed(
         campaign.campaign_id, str(customer["customer_id"].iloc[0]), idempotency_key or decision_id
     )
-    out, used_model, fallback = choose(state, customer, allowed, seed, model)
+    out, used_model, fallback = choose(state, customer, allowed, seed, model, alloc)
     arm = int(out["arm_idx"][0])
     return RealtimeDecision(
         decision_id=decision_id,
@@ -361,24 +369,34 @@ def _why_not(campaign: Campaign, row: Mapping[str, Any], day: date) -> str:
 
 
 def choose(
-    state: CampaignState, customer: pd.DataFrame, allowed: np.ndarray, seed: int, model: ModelHandle | None
+    state: CampaignState,
+    customer: pd.DataFrame,
+    allowed: np.ndarray,
+    seed: int,
+    model: ModelHandle | None,
+    alloc: Allocation | None = None,
 ) -> tuple[dict[str, np.ndarray], ModelHandle | None, str | None]:
     """The arm for one eligible customer (no database): choose_arms under the campaign's lock.
 
     A model that fails falls back to the bandit alone. Returns (choice arrays of shape (1,),
     the model used or None, the fallback reason or None)."""
     try:
-        return _choose_with(state, customer, allowed, seed, model), model, None
+        return _choose_with(state, customer, allowed, seed, model, alloc), model, None
     except Exception as exc:  # noqa: BLE001 - any scorer failure: decide without the model
         if model is None:
             raise
         log.warning("model %s failed, deciding without it: %s", model.version, type(exc).__name__)
         reason = f"model {model.version} failed ({type(exc).__name__}): bandit alone"
-        return _choose_with(state, customer, allowed, seed, None), None, reason
+        return _choose_with(state, customer, allowed, seed, None, alloc), None, reason
 
 
 def _choose_with(
-    state: CampaignState, customer: pd.DataFrame, allowed: np.ndarray, seed: int, model: ModelHandle | None
+    state: CampaignState,
+    customer: pd.DataFrame,
+    allowed: np.ndarray,
+    seed: int,
+    model: ModelHandle | None,
+    alloc: Allocation | None = None,
 ) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     with state.lock:
@@ -386,7 +404,28 @@ def _choose_with(
         if isinstance(policy, bandits.Rotation):
             # A batch hands rows to strategies by position; one request takes a stable position.
             policy.n_decisions_ = seed % (policy.params.period * len(policy.children))
-        return choose_arms(state.campaign, policy, customer, allowed, rng, model)
+        return choose_arms(state.campaign, policy, customer, allowed, rng, model, alloc)
+
+
+def _day_capacity(
+    conn: sa.Connection, campaign: Campaign, customer: pd.DataFrame, allowed: np.ndarray, day: date
+) -> tuple[Allocation | None, np.ndarray]:
+    """The day's allocation (the batch's stored prices) and the customer's arms without those a
+    send of which would overrun a capacity, counting the day's sends so far, batch and real time.
+    The campaign's real-time decisions of a capacity campaign are serialised (a transaction lock),
+    so two requests cannot both take the last slot."""
+    alloc = stored_allocation(conn, campaign, day)
+    if alloc is None or not alloc.kinds:
+        return alloc, allowed
+    conn.execute(
+        sa.text("select pg_advisory_xact_lock(:k, :c)"), {"k": CAPACITY_LOCK_CLASS, "c": campaign.campaign_id}
+    )
+    left = allowed & ~exhausted_arms(alloc, day_counts(conn, campaign, day))[None, :]
+    if bool(customer["is_control"].iloc[0]):
+        return alloc, allowed  # the holdout keeps its static arm
+    if not left.any():
+        raise NotEligible(f"campaign {campaign.name}: the day's capacities leave no arm for this customer")
+    return alloc, left
 
 
 def _existing(conn: sa.Connection, campaign: Campaign, key: str) -> sa.Row | None:
