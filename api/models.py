@@ -108,7 +108,10 @@ class OptimizeOut(BaseModel):
     arm_id: int
     parameters: dict[str, str]
     propensity: float
-    selected_by: str = Field(description="bandit | model | blend | control")
+    selected_by: str = Field(
+        description="bandit | model | blend | control | priced (chosen under the day's capacity prices) "
+        "| capacity (moved to another arm by the capacity repair)"
+    )
     confidence: float | None
     explored: bool
     policy: str

@@ -39,13 +39,13 @@ def day_allocation(
 ) -> Allocation | None:
     """The campaign's allocation with the day's prices, solved on a sample and stored in
     ``ops.day_prices``; None for a campaign that does not opt in."""
-    from pipelines.decide import _control_choices, _scores, build_policy, priced_inputs, segment_stats
+    from pipelines.decide import _control_choices, _scores, build_policy, decision_stats, priced_inputs
 
     alloc = allocation_for(campaign.spec, campaign.arm_params)
     if alloc is None or not alloc.kinds:
         return alloc
     with engine.connect() as conn:
-        pulls, rewards = segment_stats(conn, campaign)
+        pulls, rewards = decision_stats(conn, campaign)
         # The sample: shards 0, 64/m, 2*64/m, ... with m the power of two that shard 0's size says
         # holds SAMPLE customers — a rule on the audience alone, so every bucket reads the same one.
         customers, allowed = eligible_audience(conn, campaign, day, bucket=(0, N_SHARDS))

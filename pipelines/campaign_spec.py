@@ -102,6 +102,25 @@ class DriftResponse(_Strict):
     factor: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
+class WarmStart(_Strict):
+    """Start from history instead of uniform exploration (pipelines/warm_start.py): another stored
+    campaign's matured statistics, or a CSV file of logged sends and conversions, mapped onto this
+    campaign's arms by shared parameter values; each (segment, arm) takes at most ``strength``
+    pseudo-observations from it."""
+
+    from_campaign: str | None = None
+    file: str | None = Field(default=None, description="Relative paths are from the campaign file.")
+    strength: float = Field(default=50.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WarmStart:
+        if (self.from_campaign is None) == (self.file is None):
+            raise ValueError(
+                "give one of from_campaign (a stored campaign's name) or file (a CSV of logged sends)"
+            )
+        return self
+
+
 class Objective(_Strict):
     """What the decide step maximises: the reward (as before), or its expected value in money,
     P(convert) x reward.conversion_value - the arm's channel cost; ``exploration`` is the share of
@@ -177,6 +196,7 @@ class CampaignSpec(_Strict):
     # Opt-in (absent: the list is decided as before, same checksum): pipelines/allocation.py.
     objective: Objective | None = Field(default=None, exclude_if=lambda v: v is None)
     capacities: list[Capacity] | None = Field(default=None, exclude_if=lambda v: not v)
+    warm_start: WarmStart | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="before")
     @classmethod
@@ -246,6 +266,8 @@ class CampaignSpec(_Strict):
         }:
             raise ValueError(f"default_arm {self.default_arm} is not one of the campaign's arms")
         self._check_capacities()
+        if self.warm_start is not None and self.warm_start.from_campaign == self.name:
+            raise ValueError("warm_start.from_campaign: a campaign cannot warm-start from itself")
         return self
 
     def _check_capacities(self) -> None:
@@ -329,5 +351,16 @@ def _check_policy(spec: PolicySpec) -> None:
 
 
 def load_campaign(path: str | Path) -> CampaignSpec:
-    """Read and validate one campaign file; raise UserError naming the file and field."""
-    return load_yaml_model(path, CampaignSpec, "campaign")
+    """Read and validate one campaign file; raise UserError naming the file and field.
+
+    A warm-start file is resolved from the campaign file's folder and read once here, so a bad
+    one is refused at apply time, naming its line."""
+    spec = load_yaml_model(path, CampaignSpec, "campaign")
+    warm = spec.warm_start
+    if warm is None or warm.file is None:
+        return spec
+    from pipelines.warm_start import history_from_file
+
+    history = (Path(path).parent / warm.file).resolve()
+    history_from_file(history, list(spec.parameters))
+    return spec.model_copy(update={"warm_start": warm.model_copy(update={"file": str(history)})})

@@ -135,6 +135,31 @@ def segment_stats(conn: sa.Connection, campaign: Campaign) -> tuple[np.ndarray, 
     return pulls, np.minimum(rewards, pulls)
 
 
+def decision_stats(conn: sa.Connection, campaign: Campaign) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`segment_stats` plus the campaign's warm start: what the batch and the real-time
+    decisions learn from. Reports keep reading segment_stats: history guides decisions, it is not
+    a send of this campaign."""
+    return with_warm_start(conn, campaign, *segment_stats(conn, campaign))
+
+
+def with_warm_start(
+    conn: sa.Connection, campaign: Campaign, pulls: np.ndarray, rewards: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``pulls`` and ``rewards`` plus the pseudo-observations of the campaign's warm start
+    (pipelines/warm_start.py), when it has one."""
+    warm = campaign.spec.warm_start
+    if warm is None:
+        return pulls, rewards
+    from pipelines.warm_start import history_from_campaign, history_from_file, map_history
+
+    if warm.from_campaign is not None:
+        history = history_from_campaign(conn, warm.from_campaign)
+    else:
+        history = history_from_file(warm.file, list(campaign.spec.parameters))
+    warm_pulls, warm_rewards = map_history(history, campaign.arm_params, warm.strength)
+    return pulls + warm_pulls, rewards + warm_rewards
+
+
 def stats_arrays(campaign: Campaign, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Rows of (segment, arm_id, matured, reward_sum) summed into (n_segments, n_arms) arrays."""
     pulls = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))

@@ -27,8 +27,8 @@ from pipelines.decide import (
     ModelHandle,
     campaign_lock,
     decide_customers,
+    decision_stats,
     seed_for,
-    segment_stats,
 )
 from pipelines.errors import UserError
 from pipelines.shards import check_bucket
@@ -96,7 +96,7 @@ def decide_bucket(
             )
         with engine.connect() as conn:
             customers, allowed = eligible_audience(conn, campaign, day, bucket=(bucket, n_buckets))
-            pulls, rewards = segment_stats(conn, campaign)
+            pulls, rewards = decision_stats(conn, campaign)
         seed = seed_for(campaign.name, day)
         # Capacities are per list: every bucket solves the same day's prices (allocation_day.py).
         alloc = day_allocation(engine, campaign, day, seed, model)

@@ -15,6 +15,7 @@ The decide step and the real-time snapshot add it to the campaign's own statisti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,6 +70,8 @@ def history_from_campaign(conn: sa.Connection, name: str) -> pd.DataFrame:
     ).scalar()
     if found is None:
         raise UserError(f"warm_start.from_campaign: no campaign named {name!r}")
+    if conn.execute(sa.text("select to_regclass('analytics.segment_arm_stats')")).scalar() is None:
+        return pd.DataFrame(columns=["segment", "sends", "rewards"])  # no daily build yet: nothing learnt
     stats = read_frame(
         conn,
         """select s.segment, s.matured as sends, s.reward_sum as rewards, a.params
@@ -80,7 +83,9 @@ def history_from_campaign(conn: sa.Connection, name: str) -> pd.DataFrame:
 
 
 def _with_param_columns(stats: pd.DataFrame) -> pd.DataFrame:
-    params = pd.DataFrame(list(stats.pop("params")), index=stats.index) if len(stats) else pd.DataFrame()
+    # read_frame gives jsonb as its text
+    decoded = [json.loads(v) if isinstance(v, str) else v for v in stats.pop("params")]
+    params = pd.DataFrame(decoded, index=stats.index) if len(stats) else pd.DataFrame()
     return pd.concat([stats, params], axis=1)
 
 

@@ -37,7 +37,7 @@ import bandits
 from pipelines.attribution import AttributionWindow, midnight_after
 from pipelines.campaign_store import Campaign, active_campaign_ids, load_campaign_by_id
 from pipelines.db import read_frame
-from pipelines.decide import ModelHandle, build_policy, segment_stats, stats_arrays
+from pipelines.decide import ModelHandle, build_policy, decision_stats, stats_arrays, with_warm_start
 from pipelines.domain import SEGMENTS
 from pipelines.errors import NotFound, UserError
 
@@ -205,10 +205,10 @@ class Snapshot:
                 continue
             with engine.connect() as conn:
                 if has_table(conn, "analytics.segment_arm_stats"):
-                    pulls, rewards = segment_stats(conn, campaign)
-                else:  # no daily build yet: the priors, plus what matures in real time
-                    pulls = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
-                    rewards = np.zeros_like(pulls)
+                    pulls, rewards = decision_stats(conn, campaign)
+                else:  # no daily build yet: the priors (and a warm start), plus what matures in real time
+                    zeros = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
+                    pulls, rewards = with_warm_start(conn, campaign, zeros, zeros.copy())
             through = mart_counted_through(as_of, campaign.spec.window)
             campaigns[campaign_id] = CampaignState(campaign, pulls, rewards, through)
         snapshot = cls(campaigns, as_of, day, version)
