@@ -110,7 +110,7 @@ class WarmStart(_Strict):
 
     from_campaign: str | None = None
     file: str | None = Field(default=None, description="Relative paths are from the campaign file.")
-    strength: float = Field(default=50.0, ge=0.0)
+    strength: float = Field(default=200.0, ge=0.0)
 
     @model_validator(mode="after")
     def _one_source(self) -> WarmStart:
