@@ -21,8 +21,7 @@ from pipelines.retrain import registry_target, retrain
 
 pytestmark = pytest.mark.slow
 
-# A week validates (the default is the newest day): the worse model below learns nothing on the older days.
-FAST = {"n_estimators": 80, "early_stopping_rounds": 10, "validation_days": 7}
+FAST = {"n_estimators": 80, "early_stopping_rounds": 10}
 
 
 def _worse(examples):
