@@ -23,7 +23,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def trained(examples):
-    # a week of validation: the lift of the top decile needs more than one day of rows
+    # a week of validation, whatever the default: the top decile's lift needs more than a day of rows
     result = train_model(examples, TrainConfig(n_estimators=150, seed=1, validation_days=7))
     return result, ResponseModel(result.model, result.spec)
 
