@@ -5,8 +5,9 @@
 process group with its output in ``<home>/logs/<component>.log`` (task logs under
 ``<home>/logs/dag_id=...``). It waits until Airflow's health endpoint and a Celery ping say
 every component is up, and on exit stops everything it started (SIGTERM to each group, SIGKILL
-after a timeout). The tasks run campaignopt's DAGs (``dags/``) against the same campaignopt
-settings `campaignopt daily` uses (``DATABASE_URL``, ``CAMPAIGNOPT_HOME``, MLflow).
+after a timeout); a watchdog process does the same if the starting process dies first
+(watchdog.py). The tasks run campaignopt's DAGs (``dags/``) against the same campaignopt settings
+`campaignopt daily` uses (``DATABASE_URL``, ``CAMPAIGNOPT_HOME``, MLflow).
 
 Choices worth knowing (Airflow 3.3):
 
@@ -43,6 +44,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
+from pipelines.deploy.watchdog import ProcessGuard
 from pipelines.orchestration import airflow_env
 from pipelines.serve_process import free_port
 
@@ -150,6 +152,7 @@ class AirflowCluster:
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
         self.env = environment(config)
+        self.guard: ProcessGuard | None = None
         logs = config.home / "logs"
         api = ["api-server", "--host", "127.0.0.1", "--port", str(config.api_port), "--workers", "1"]
         self.components = [
@@ -187,8 +190,11 @@ class AirflowCluster:
             )
 
     def start(self, timeout: float = 180) -> None:
+        # Stops the components even if this process is killed before `stop` runs (watchdog.py).
+        self.guard = ProcessGuard()
         for component in self.components:
             component.start()
+            self.guard.guard(component.process.pid)
         self.wait_healthy(timeout)
 
     def __enter__(self) -> AirflowCluster:
@@ -217,6 +223,8 @@ class AirflowCluster:
         for component in running:  # children of an exited leader may still hold the group
             _signal_group(component.process, signal.SIGKILL)
             component.process.wait()
+        if self.guard is not None:
+            self.guard.close()
 
     # -- health -----------------------------------------------------------------------------
     def check_alive(self) -> None:
