@@ -33,6 +33,7 @@ from bandits.hybrid import (
     UCBBlendParams,
     quality_from_auc,
 )
+from bandits.igw import STRATEGY_IGW, IGWParams, InverseGapWeighting, igw_probabilities
 from bandits.lifecycle import PHASES, Lifecycle, LifecycleParams
 from bandits.registry import POLICY_NAMES, hyperparameters, make_policy
 from bandits.rotation import Interleaved, InterleavedParams, Rotation, RotationParams
@@ -56,6 +57,7 @@ __all__ = [
     "SELECTED_BY_BLEND",
     "SELECTED_BY_MODEL",
     "STRATEGY_EPSILON_GREEDY",
+    "STRATEGY_IGW",
     "STRATEGY_THOMPSON",
     "STRATEGY_UCB",
     "STRATEGY_UNIFORM",
@@ -66,8 +68,10 @@ __all__ = [
     "DecisionBatch",
     "EpsilonGreedy",
     "EpsilonGreedyParams",
+    "IGWParams",
     "Interleaved",
     "InterleavedParams",
+    "InverseGapWeighting",
     "Lifecycle",
     "LifecycleParams",
     "Policy",
@@ -84,6 +88,7 @@ __all__ = [
     "UniformRandom",
     "empirical_bayes_strength",
     "hyperparameters",
+    "igw_probabilities",
     "make_policy",
     "prior_from_stats",
     "quality_from_auc",

@@ -29,6 +29,7 @@ from bandits.hybrid import (
     UCBBlend,
     UCBBlendParams,
 )
+from bandits.igw import IGWParams, InverseGapWeighting
 from bandits.lifecycle import Lifecycle, LifecycleParams
 from bandits.rotation import Interleaved, InterleavedParams, Rotation, RotationParams
 from bandits.thompson import ThompsonParams, ThompsonSampling
@@ -43,6 +44,7 @@ LEAF_POLICIES: dict[str, tuple[type[ChunkedPolicy], type]] = {
     "thompson_blend": (ThompsonBlend, ThompsonBlendParams),
     "ucb_blend": (UCBBlend, UCBBlendParams),
     "confidence_hybrid": (ConfidenceHybrid, ConfidenceHybridParams),
+    "igw": (InverseGapWeighting, IGWParams),
     "uniform": (UniformRandom, UniformParams),
 }
 COMPOSITE_PARAMS: dict[str, type] = {

@@ -26,6 +26,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import pickle
 import platform
 import re
 import sys
@@ -40,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ml.train import TrainConfig  # noqa: E402
+from pipelines.campaign_spec import load_campaign  # noqa: E402
 from pipelines.retrain.config import RetrainConfig  # noqa: E402
 from pipelines.simulator import load_scenario, plot_report, simulate_run  # noqa: E402
 from pipelines.simulator.loop import RunResult  # noqa: E402
@@ -68,13 +70,16 @@ POLICIES = (
     "thompson_blend",
     "ucb_blend",
     "confidence_hybrid",
+    "igw",
     "rotation",
     "lifecycle",
     "gb_greedy",
     "segment_oracle",
     "feature_oracle",
 )
-SHIPPED = "thompson_blend"  # the policy of the campaigns in campaigns/
+# The shipped default: the policy of campaigns/cross_sell.yaml, run with that file's hyperparameters.
+SHIPPED_SPEC = load_campaign(ROOT / "campaigns" / "cross_sell.yaml").policy
+SHIPPED = SHIPPED_SPEC.name
 GB = "gb_greedy"
 # Policies that use context (segments and/or the model): compared with plain Thompson.
 CONTEXTUAL = (
@@ -82,6 +87,7 @@ CONTEXTUAL = (
     "thompson_blend",
     "ucb_blend",
     "confidence_hybrid",
+    "igw",
     "lifecycle",
     "epsilon_greedy",
     GB,
@@ -94,6 +100,7 @@ FROM_DAY = 5  # "at or above the greedy baseline at every day from day 5" (issue
 QUICK_SENDS = 2_000
 # Each worker runs one seed; XGBoost and scikit-learn get one thread each so two workers fit 2 cores.
 RETRAIN = RetrainConfig(train=TrainConfig(n_jobs=1))
+CACHE = os.environ.get("DECISION_QUALITY_CACHE")  # folder for each finished run, when set
 
 
 def scenario_of(variant: str) -> Scenario:
@@ -101,7 +108,10 @@ def scenario_of(variant: str) -> Scenario:
     scenario = load_scenario(ROOT / "benchmarks" / "scenarios" / f"{file}.yaml")
     response = scenario.response.model_copy(update=response_changes)
     model = scenario.model.model_copy(update=model_changes)
-    return scenario.model_copy(update={"name": variant, "response": response, "model": model})
+    params = {**scenario.policies.params, SHIPPED: dict(SHIPPED_SPEC.params)}
+    policies = scenario.policies.model_copy(update={"params": params})
+    update = {"name": variant, "response": response, "model": model, "policies": policies}
+    return scenario.model_copy(update=update)
 
 
 def _run(args: tuple[str, int, int, int]) -> tuple[str, RunResult, float]:
@@ -114,6 +124,9 @@ def _run(args: tuple[str, int, int, int]) -> tuple[str, RunResult, float]:
         run = simulate_run(
             scenario_of(variant), policies, seed, days=days, sends_per_day=sends, retrain=RETRAIN
         )
+    if CACHE:  # a long run's finished seeds survive an interrupted report
+        Path(CACHE).mkdir(parents=True, exist_ok=True)
+        (Path(CACHE) / f"{variant}_{seed}.pkl").write_bytes(pickle.dumps(run))
     return variant, run, time.perf_counter() - started
 
 
@@ -272,7 +285,10 @@ def section(
         f"Command: `.venv/bin/python benchmarks/bench_decision_quality.py{quick} --days {args.days} "
         f"--workers {args.workers} --write`  ",
         f"Machine: {machine()} (shared with two other sessions)  ",
-        f"Date: {today}; wall time {seconds / 60:.1f} min.  ",
+        f"Date: {today}; "
+        + (f"wall time {seconds / 60:.1f} min.  " if not getattr(args, "from_cache", None) else
+           f"{args.seeds} seed(s) of an interrupted run (the shared machine ran it at a quarter of a core), "
+           "reported from its saved runs with `--from-cache`.  "),
         "Curves (cumulative regret, daily conversion rate) and raw figures: "
         "`benchmarks/results/decision_quality_<scenario>.png` / `.json`.",
         "",
@@ -284,12 +300,16 @@ def section(
         "run as in production: rebuilt each morning from the matured segment x arm statistics, scoring "
         "the day's customers with their own champion — the product's XGBoost model retrained after every "
         "daily build on that policy's own matured sends by the product's code (`RetrainConfig()` "
-        "defaults: at least 1,000 examples over 3 days, the newest 7 days validate, the gate's AUC floor "
-        "and paired comparison, auto-promotion; XGBoost with 1 thread), a retraining of day d's evening "
-        "serving from day d+2. "
+        f"defaults: at least {RETRAIN.min_examples:,} examples over {RETRAIN.min_days} days, the newest "
+        f"{RETRAIN.train.validation_days} day(s) validate, the gate's AUC floor and paired comparison"
+        + (" (a fresher challenger not significantly worse replaces the champion)"
+           if RETRAIN.gate.refresh_when_not_worse else "")
+        + ", auto-promotion; XGBoost with 1 thread), a retraining of day d's evening serving from day d+2. "
         f"`{GB}`: one scikit-learn `HistGradientBoostingClassifier` (defaults) of P(convert | the 9 customer "
         "columns, the arm's offer/channel/time one-hot), refit each morning on all matured feedback, greedy "
-        "with 5 % uniform exploration. Policies run with their default hyperparameters. Shares and "
+        "with 5 % uniform exploration. Policies run with their default hyperparameters, the shipped "
+        f"`{SHIPPED}` with those of `campaigns/cross_sell.yaml` ({json.dumps(dict(SHIPPED_SPEC.params))}). "
+        "Shares and "
         f"lifts are of *expected* conversions (sum of the true probabilities of the chosen arms); "
         f'"last {tail_days(args.days)} d" is days {args.days - tail_days(args.days) + 1}-{args.days}. '
         f"`{PLAIN}` is Thompson sampling without context (one segment). "
@@ -357,6 +377,19 @@ def write_section(path: Path, content: str) -> None:
     path.write_text(text.rstrip() + "\n")
 
 
+def cached_runs(folder: Path) -> dict[str, list[RunResult]]:
+    """The runs saved in ``folder``, for the seeds that every world finished."""
+    runs: dict[str, dict[int, RunResult]] = {name: {} for name in VARIANTS}
+    for path in sorted(folder.glob("*.pkl")):
+        variant, seed = path.stem.rsplit("_", 1)
+        if variant in runs:
+            runs[variant][int(seed)] = pickle.loads(path.read_bytes())
+    seeds = sorted(set.intersection(*(set(by_seed) for by_seed in runs.values())))
+    if not seeds:
+        raise SystemExit(f"{folder}: no seed has finished every world ({', '.join(VARIANTS)})")
+    return {name: [runs[name][seed] for seed in seeds] for name in VARIANTS}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -370,17 +403,26 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--write", action="store_true", help="Update the section of BENCHMARKS.md.")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument(
+        "--from-cache",
+        type=Path,
+        help="Report the runs an earlier run saved (DECISION_QUALITY_CACHE): the seeds all worlds finished.",
+    )
     args = parser.parse_args()
     if args.quick:
         args.sends_per_day, args.seeds = QUICK_SENDS, 3
 
-    jobs = [(name, seed, args.days, args.sends_per_day) for seed in range(args.seeds) for name in VARIANTS]
     started = time.perf_counter()
-    runs_by_scenario: dict[str, list[RunResult]] = {name: [] for name in VARIANTS}
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for name, run, seconds in pool.map(_run, jobs):
-            runs_by_scenario[name].append(run)
-            print(f"{name} seed {run.seed}: {seconds:.0f} s", file=sys.stderr, flush=True)
+    if args.from_cache:
+        runs_by_scenario = cached_runs(args.from_cache)
+        args.seeds = len(runs_by_scenario["default"])
+    else:
+        jobs = [(v, seed, args.days, args.sends_per_day) for seed in range(args.seeds) for v in VARIANTS]
+        runs_by_scenario = {name: [] for name in VARIANTS}
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            for name, run, seconds in pool.map(_run, jobs):
+                runs_by_scenario[name].append(run)
+                print(f"{name} seed {run.seed}: {seconds:.0f} s", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - started
 
     reports: dict[str, SimulationReport] = {}

@@ -20,8 +20,9 @@ early stopping) -> **evaluate** (AUC, log loss, Brier, calibration, lift/gain, f
 importance, off-policy value of the model's greedy policy) -> **register** (MLflow run,
 new version with alias `challenger`) -> **gate** (the champion is evaluated on the same
 validation rows; the challenger's AUC interval must clear 0.5 + `min_auc_margin`, and with a
-champion it must be significantly better in log loss and not significantly worse in AUC or
-off-policy value) -> **promote** (alias `champion`, unless `auto_promote` is off).
+champion it must not be significantly worse in log loss, AUC or off-policy value — the fresher
+model replaces a champion it is level with; `refresh_when_not_worse: false` asks a significant
+log-loss gain) -> **promote** (alias `champion`, unless `auto_promote` is off).
 
 Tasks hand over through one MLflow run: XCom carries its run id; each task downloads its
 inputs from the run's artifacts and logs its outputs to it, so tasks may run on different
@@ -49,8 +50,8 @@ WEEKLY = CronTriggerTimetable("0 4 * * 1", timezone="UTC")
     },
     params={
         "min_examples": Param(1000, type="integer", minimum=2, description="Skip below this many examples."),
-        "min_days": Param(3, type="integer", minimum=2, description="Skip below this many decision dates."),
-        "validation_days": Param(7, type="integer", minimum=1, description="Newest days held out."),
+        "min_days": Param(2, type="integer", minimum=2, description="Skip below this many decision dates."),
+        "validation_days": Param(1, type="integer", minimum=1, description="Newest days held out."),
         "auto_promote": Param(True, type="boolean", description="Promote when the gate passes."),
         "min_auc_margin": Param(0.02, type="number", minimum=0, maximum=0.49,
                                 description="Floor: the AUC interval's lower bound must exceed 0.5 + this."),
@@ -58,6 +59,8 @@ WEEKLY = CronTriggerTimetable("0 4 * * 1", timezone="UTC")
                                    description="The log-loss gain's lower bound must exceed this."),
         "max_value_drop": Param(0.0, type="number", minimum=0,
                                 description="Tolerated significant drop of the off-policy value."),
+        "refresh_when_not_worse": Param(True, type="boolean",
+                                        description="Promote a fresher challenger not significantly worse."),
     },
 )
 def model_retraining():

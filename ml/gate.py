@@ -13,11 +13,15 @@ seen in training) and, for the comparison, on the *same rows* for both models:
    the per-row log-loss difference (a paired mean, normal interval), the DeLong interval of
    the difference of two correlated AUCs, and the per-row difference of the two doubly
    robust off-policy terms. The rule (see :class:`GateConfig`): the challenger must be
-   *significantly better* in log loss (the lower bound of the gain must exceed
-   ``min_log_loss_gain``) and *not significantly worse* in AUC or off-policy value. A
-   challenger that differs by noise keeps the incumbent: at a bank every champion change
-   alters who gets which offer and is a model change to justify and audit; swapping on noise
-   churns the lists and gains nothing in expectation. A person can still promote with
+   *not significantly worse* in AUC or off-policy value, and in log loss either
+   *significantly better* (the lower bound of the gain exceeds ``min_log_loss_gain``) or,
+   with ``refresh_when_not_worse`` (the default), *not significantly worse* (the upper
+   bound of the gain is >= 0). The retraining trains every challenger on a newer snapshot
+   than the champion's, so a challenger level with it on the champion's own ground holds
+   the newest days' customers and arms that the champion has not seen: in a campaign whose
+   model learns from its own sends, a stale champion is what holds the decisions back
+   (benchmarks: "## Decision quality"). A bank that wants every champion change to be a
+   significant gain sets ``refresh_when_not_worse: false``; a person can still promote with
    ``campaignopt model promote VERSION --force --reason ...``, which is recorded.
 
 Pure numpy/scipy: no MLflow, no I/O.
@@ -153,6 +157,9 @@ class GateConfig:
     min_log_loss_gain : float
         The lower bound of the log-loss gain over the champion (same rows) must exceed this:
         0 means "significantly better".
+    refresh_when_not_worse : bool
+        Also accept a challenger whose log-loss gain is not significantly negative (upper
+        bound >= 0): the challenger is the fresher model (see the module docstring).
     max_auc_drop : float
         Refused when the AUC difference's upper bound is below ``-max_auc_drop``
         (significantly worse by more than this).
@@ -168,6 +175,7 @@ class GateConfig:
     min_log_loss_gain: float = 0.0
     max_auc_drop: float = 0.0
     max_value_drop: float = 0.0
+    refresh_when_not_worse: bool = True
     auto_promote: bool = True
 
     def __post_init__(self) -> None:
@@ -252,10 +260,20 @@ def decide(
 
     ll = log_loss_gain(y, challenger.proba, champion.proba, config.confidence)
     better = ll.low > config.min_log_loss_gain
-    reasons.append(
-        f"log-loss gain over champion v{champion_version} {ll} "
-        + ("significantly better" if better else f"not significantly above {config.min_log_loss_gain:+.5f}")
-    )
+    # The same predictions are the same model (a rerun on the same snapshot): nothing fresher.
+    same = np.array_equal(challenger.proba, champion.proba)
+    fresher = config.refresh_when_not_worse and not better and not same and ll.high >= 0
+    if better:
+        verdict = "significantly better"
+    elif fresher:
+        verdict = "not significantly worse: the fresher model replaces the champion"
+    else:
+        verdict = f"not significantly above {config.min_log_loss_gain:+.5f}"
+        if ll.high < 0:
+            verdict += ", significantly worse"
+        elif same:
+            verdict += ", the champion's own predictions"
+    reasons.append(f"log-loss gain over champion v{champion_version} {ll} {verdict}")
     auc_gain = auc_difference(y, challenger.proba, champion.proba, config.confidence)
     auc_worse = auc_gain.high < -config.max_auc_drop
     reasons.append(f"AUC difference {auc_gain}" + (" significantly worse" if auc_worse else " not worse"))
@@ -268,7 +286,7 @@ def decide(
         reasons.append(f"off-policy value difference {value_gain}{verdict}")
     else:
         reasons.append("off-policy value unknown on this window (no arms or propensities): not compared")
-    passed = passed and better and not auc_worse and not value_worse
+    passed = passed and (better or fresher) and not auc_worse and not value_worse
     return GateDecision(
         passed,
         "; ".join(reasons),

@@ -26,8 +26,10 @@ class TrainConfig:
     label : str
         Binary target column (``converted``).
     validation_days : int or None
-        Validate on the newest this many distinct decision dates. ``None``: use
-        ``validation_fraction`` instead.
+        Validate on the newest this many distinct decision dates (default 1: every older
+        matured day trains, so each daily retraining learns from the day before; with
+        seven, the first challengers had one date to learn from and each one missed the
+        newest week). ``None``: use ``validation_fraction`` instead.
     validation_fraction : float
         When ``validation_days`` is None, the newest days holding about this share of rows.
     inverse_propensity_weighting : bool
@@ -49,7 +51,7 @@ class TrainConfig:
     """
 
     label: str = "converted"
-    validation_days: int | None = 7
+    validation_days: int | None = 1
     validation_fraction: float = 0.2
     inverse_propensity_weighting: bool = False
     max_weight: float = 50.0

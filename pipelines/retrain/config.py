@@ -40,7 +40,8 @@ class RetrainConfig:
     min_examples : int
         Fewest matured treatment examples worth training on; fewer -> skipped.
     min_days : int
-        Fewest distinct decision dates (the time split needs at least 2).
+        Fewest distinct decision dates (the time split needs at least 2: one trains, the
+        newest validates; the gate's floor judges whether that was enough).
     lookback_days : int or None
         Train on decisions of the last this many days up to ``as_of``; None: all.
     train : TrainConfig
@@ -48,7 +49,7 @@ class RetrainConfig:
     """
 
     min_examples: int = 1_000
-    min_days: int = 3
+    min_days: int = 2
     lookback_days: int | None = 180
     train: TrainConfig = field(default_factory=TrainConfig)
     gate: GateConfig = field(default_factory=GateConfig)

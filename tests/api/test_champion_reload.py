@@ -74,7 +74,7 @@ def test_a_promoted_champion_is_served_without_restart_and_a_broken_one_keeps_th
     assert _model_version(server, token, campaign_id) is None  # no champion yet: the bandit alone
 
     examples, arms = make_training_examples(4_000, seed=3), make_arms()
-    config = {"n_estimators": 20, "early_stopping_rounds": 5}
+    config = {"n_estimators": 20, "early_stopping_rounds": 5, "validation_days": 7}  # a week: the gate floor
     assert retrain(settings=settings, examples=examples, arms=arms, config=config)["promoted"]
     _until(lambda: _model_version(server, token, campaign_id) == "1", 30, "champion 1 served")
     assert httpx.get(f"{server.url}/readyz").status_code == 200

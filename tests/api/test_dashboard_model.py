@@ -20,7 +20,7 @@ from tests.api.dashboard_world import get_json
 from tests.api.test_dashboard_browser import browser, console_errors, figures, loaded, sign_in, traces
 
 __all__ = ["browser"]  # the module's one browser (its fixture)
-TRAIN = {"n_estimators": 20, "early_stopping_rounds": 5}  # small: about a second of XGBoost
+TRAIN = {"n_estimators": 20, "early_stopping_rounds": 5, "validation_days": 7}  # small: ~1 s of XGBoost
 
 
 @pytest.fixture(scope="module")

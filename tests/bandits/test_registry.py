@@ -29,6 +29,7 @@ def test_every_name_builds_a_policy_that_decides() -> None:
         "thompson_blend",
         "ucb_blend",
         "confidence_hybrid",
+        "igw",
         "rotation",
         "interleaved",
         "lifecycle",
@@ -44,8 +45,8 @@ def test_every_name_builds_a_policy_that_decides() -> None:
 def test_hyperparameters_reach_the_policy() -> None:
     ts = make_policy("thompson", 4, 1, prior_alpha=1.0, prior_beta=30.0)  # campaigns/card_cashback.yaml
     assert isinstance(ts, ThompsonSampling) and ts.params.prior_beta == 30.0
-    blend = make_policy("thompson_blend", 4, 1, weight=0.7)  # campaigns/cross_sell.yaml
-    assert isinstance(blend, ThompsonBlend) and blend.params.weight == 0.7
+    blend = make_policy("thompson_blend", 4, 1, weight=0.3)  # campaigns/cross_sell.yaml
+    assert isinstance(blend, ThompsonBlend) and blend.params.weight == 0.3
     assert isinstance(make_policy("ucb_blend", 4, 1, weight=0.5, c=2.0), UCBBlend)
     assert isinstance(make_policy("confidence_hybrid", 4, 1, model_quality=0.8), ConfidenceHybrid)
     assert isinstance(make_policy("uniform", 4), UniformRandom)

@@ -86,12 +86,36 @@ def test_a_clearly_better_challenger_passes_and_noise_does_not():
     assert "significantly better" in better.reason
 
     jitter = np.clip(truth * np.exp(rng.normal(scale=0.01, size=x.size)), 1e-6, 1 - 1e-6)
-    noise = decide(y, ValidationScores(jitter), ValidationScores(truth), GateConfig(), champion_version="1")
+    strict = GateConfig(refresh_when_not_worse=False)
+    noise = decide(y, ValidationScores(jitter), ValidationScores(truth), strict, champion_version="1")
     assert not noise.passed
     assert noise.log_loss_gain.low < 0 < noise.log_loss_gain.high
     assert "not significantly above +0.00000" in noise.reason
-    # The rule needs a significant gain, not a positive point estimate.
+    # The strict rule needs a significant gain, not a positive point estimate.
     assert abs(noise.log_loss_gain.value) < noise.log_loss_gain.high - noise.log_loss_gain.low
+
+
+def test_a_fresher_challenger_level_with_the_champion_replaces_it_a_worse_one_does_not():
+    rng, x, truth, y = _world(3000, 4)
+    # Level within noise (the interval of the gain straddles 0): the default promotes the fresher model.
+    jitter = np.clip(truth * np.exp(rng.normal(scale=0.01, size=x.size)), 1e-6, 1 - 1e-6)
+    level = decide(y, ValidationScores(jitter), ValidationScores(truth), GateConfig(), champion_version="1")
+    assert level.log_loss_gain.low < 0 < level.log_loss_gain.high
+    assert level.passed and "not significantly worse: the fresher model replaces the champion" in level.reason
+    # Significantly worse in log loss: refused, whatever the freshness.
+    blurred = 1 / (1 + np.exp(-(-2.0 + 1.2 * x + rng.normal(scale=1.5, size=x.size))))
+    worse = decide(y, ValidationScores(blurred), ValidationScores(truth), GateConfig(), champion_version="1")
+    assert worse.log_loss_gain.high < 0
+    assert not worse.passed and "significantly worse" in worse.reason
+    # The champion's own predictions (a rerun on the same snapshot): kept, nothing to refresh.
+    own = ValidationScores(truth.copy())
+    same = decide(y, ValidationScores(truth), own, GateConfig(), champion_version="1")
+    assert not same.passed and "the champion's own predictions" in same.reason
+    # Still under the floor: a level challenger of a chance-level champion is refused.
+    coin = rng.random(3000)
+    level_coin = ValidationScores(coin + 1e-9)
+    floor = decide(y, ValidationScores(coin), level_coin, GateConfig(), champion_version="1")
+    assert not floor.passed and "lower bound not above the floor" in floor.reason
 
 
 def test_a_significantly_worse_off_policy_value_is_refused():

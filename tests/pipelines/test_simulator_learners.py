@@ -96,20 +96,22 @@ def run_days(runner, world: World, days: int, sends: int, lag: int = 2) -> None:
 
 
 def test_the_product_policy_scores_with_its_champion_from_the_day_after_the_first_promotion():
-    # 3,000 sends a day, lag 2: days 0-2 (3 dates >= min_days) have matured by the morning of day 5,
-    # whose retraining serves from day 6 (it runs beside day 5's decide). validation_days=7 keeps
-    # the newest dates for validation: day 0 alone trains, and again on days 6 and 7 — the same
-    # challenger, which the gate does not promote over itself. Strong heterogeneity and a 20 % base
-    # rate let the first challenger clear the AUC floor.
+    # 3,000 sends a day, lag 2: days 0-1 (2 dates = min_days) have matured by the morning of day 4,
+    # whose retraining serves from day 5 (it runs beside day 4's decide). validation_days=1: every
+    # older date trains and the newest validates, so each day's challenger learns from one more day
+    # (3,000, 6,000, 9,000, 12,000 rows). Strong heterogeneity and a 20 % base rate let the first
+    # challenger clear the AUC floor; each fresher challenger not significantly worse replaces it.
     world = World(small("few_arms", base_rate=0.2, heterogeneity=3.0), seed=0)
     runner = make_runner("thompson_blend", world, days=8, retrain=FAST_RETRAIN)
     run_days(runner, world, days=8, sends=3000)
     done = [h for h in runner.retrainer.history if h.status == "done"]
-    assert [(h.train_rows, h.valid_rows) for h in done] == [(3000, 6000), (3000, 9000), (3000, 12000)]
-    assert [h.promoted for h in done] == [True, False, False]
+    assert [h.train_rows for h in done] == [3000, 6000, 9000, 12000]
+    assert [h.valid_rows for h in done] == [3000] * 4
+    assert [h.promoted for h in done] == [True, True, True, True]
+    assert "the fresher model replaces the champion" in done[1].reason
     diagnostics = runner.diagnostics()
-    assert diagnostics["first_model_day"] == 6 and diagnostics["promotions"] == 1
-    assert diagnostics["champion_auc"] == done[0].challenger_auc > 0.52
+    assert diagnostics["first_model_day"] == 5 and diagnostics["promotions"] == 4
+    assert diagnostics["champion_auc"] == done[-1].challenger_auc > 0.52
 
 
 def test_continuous_scenario_puts_no_heterogeneity_in_age_or_income():
