@@ -25,8 +25,9 @@ demo: install
 
 ## The whole test suite against real PostgreSQL, dbt, Great Expectations, MLflow and Airflow.
 ## Test files run on TEST_WORKERS processes (pytest-xdist), each with its own database, home and
-## servers; the suite's many waits on subprocesses (Airflow, dbt, uvicorn) overlap.
-TEST_WORKERS ?= 2
+## servers; the suite's many waits on subprocesses (Airflow, dbt, uvicorn) overlap: on 2 cores, 3
+## workers ran it in 26 min where 2 took 38 (same machine, same day; BENCHMARKS.md, "Test suite").
+TEST_WORKERS ?= 3
 test: install
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 

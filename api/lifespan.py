@@ -144,8 +144,8 @@ def service_engine(settings: Settings) -> sa.Engine:
     return sa.create_engine(
         database_url(settings),
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=settings.realtime_db_pool_size,
+        max_overflow=settings.realtime_db_pool_size,
         pool_timeout=5,
         connect_args={"connect_timeout": 2},
     )

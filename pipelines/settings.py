@@ -127,6 +127,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Customers whose eligibility each worker keeps for offline decisions.",
     )
+    realtime_db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description="Database connections each API worker keeps open (and as many more under a burst): "
+        "workers x 2 x this must fit the server's max_connections beside everything else it serves.",
+    )
 
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",

@@ -18,6 +18,11 @@ import pytest
 import sqlalchemy as sa
 
 LOCAL_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# The test workers share one PostgreSQL (max_connections 100) between their services, dbt and the
+# Airflow deployment test (~30 at its peak): the production defaults (10 + 10 per API worker, 4 dbt
+# threads) exhausted it there.
+os.environ.setdefault("REALTIME_DB_POOL_SIZE", "2")
+os.environ.setdefault("DBT_THREADS", "2")
 REPO = Path(__file__).resolve().parents[1]
 
 

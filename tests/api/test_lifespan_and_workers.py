@@ -55,3 +55,14 @@ def test_two_workers_answer_and_metrics_sum_both(launch, keys, test_home) -> Non
         if ln.startswith("http_requests_total{") and 'handler="/campaigns"' in ln
     )
     assert total == n  # summed over the workers, whichever one answered the scrape
+
+
+def test_each_worker_pool_holds_the_configured_connections_and_as_many_in_a_burst(database_url) -> None:
+    from api.lifespan import service_engine
+    from pipelines.settings import Settings
+
+    engine = service_engine(Settings(database_url=database_url, realtime_db_pool_size=3))
+    try:
+        assert (engine.pool.size(), engine.pool._max_overflow) == (3, 3)  # 6 at most per worker
+    finally:
+        engine.dispose()
