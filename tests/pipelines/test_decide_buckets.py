@@ -75,7 +75,8 @@ def world(engine: sa.Engine) -> dict[str, Campaign]:
 def model() -> ModelHandle:
     """A real champion-shaped model: XGBoost trained on synthetic logged decisions."""
     # a week of validation, as when the capacity tests were written: their lists depend on this model
-    fitted = train_model(make_training_examples(4_000, seed=3), TrainConfig(n_estimators=40, validation_days=7))
+    config = TrainConfig(n_estimators=40, validation_days=7)
+    fitted = train_model(make_training_examples(4_000, seed=3), config)
     response = ResponseModel(fitted.model, fitted.spec)
     return ModelHandle(
         "7", lambda c, a, allowed=None: response.score_matrix(c, a, allowed=allowed), 0.6, response
