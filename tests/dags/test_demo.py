@@ -101,8 +101,10 @@ def test_the_full_demo_beats_its_holdout_and_promotes_a_model_better_than_chance
     summary = run_demo(config, progress=lambda line: None)
     print_demo_report(summary, config)
     lifts = {r["campaign"]: r["lift"] for r in summary.recent_lift}
-    assert lifts["cross-sell"]["ci_low"] > 0, lifts  # measured +0.45 pts: see BENCHMARKS.md, Demo
+    assert lifts["cross-sell"]["ci_low"] > 0, lifts  # measured +2.55 pts: see BENCHMARKS.md, Demo
     compared = summary.model_vs_bandit
-    assert compared is not None and compared["model_auc"].low > 0.55, compared  # measured 0.574
-    # Not asserted: the model beating the bandit's own segment x arm rates (measured +0.005 AUC,
-    # interval across zero: in this world most of what varies is hidden from both).
+    assert compared is not None and compared["model_auc"].low > 0.6, compared  # measured 0.666
+    # The model beats the bandit's own segment x arm rates on the same validation sends (DeLong):
+    # measured +0.067 [+0.045, +0.089]. The demo's world (pipelines.demo.DEMO_RESPONSE) puts part of
+    # the customers' differences in loyalty, engagement and web visits, which no segment holds.
+    assert compared["difference"].low > 0, compared
