@@ -25,9 +25,10 @@ demo: install
 
 ## The whole test suite against real PostgreSQL, dbt, Great Expectations, MLflow and Airflow.
 ## Test files run on TEST_WORKERS processes (pytest-xdist), each with its own database, home and
-## servers; the suite's many waits on subprocesses (Airflow, dbt, uvicorn) overlap: on 2 cores, 3
-## workers ran it in 26 min where 2 took 38 (same machine, same day; BENCHMARKS.md, "Test suite").
-TEST_WORKERS ?= 3
+## servers; the suite's many waits on subprocesses (Airflow, dbt, uvicorn) overlap. 3 workers ran it
+## in 26 min where 2 took 38, but ran the shared PostgreSQL out of connections (BENCHMARKS.md, "Test
+## suite"): 2 until the suite's connections are budgeted.
+TEST_WORKERS ?= 2
 test: install
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 
