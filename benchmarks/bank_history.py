@@ -10,7 +10,8 @@ ran: a decision of day h has its events landing on h + 1, a snapshot per day (th
 full extract daily), one published list per campaign and day.
 
 The copy is written behind the marts' back (they assume history only grows), so the caller
-rebuilds them once with a full refresh, as a deployment that had run those days would have them.
+rebuilds them day by day from the first history day, as a deployment that had run those days
+built them.
 """
 
 from __future__ import annotations
