@@ -19,6 +19,7 @@ from pydantic import (
 
 from pipelines.campaign_spec import CampaignSpec
 from pipelines.domain import CHANNELS, CUSTOMER_COLUMNS, EVENT_TYPES
+from pipelines.extra_features import MAX_EXTRA_FEATURES
 
 
 class Problem(BaseModel):
@@ -92,8 +93,10 @@ class OptimizeIn(BaseModel):
     customer_id: Key
     attributes: dict[str, Attribute] | None = Field(
         default=None,
-        max_length=len(CUSTOMER_COLUMNS),
-        description="For a customer not yet in the snapshot: all of " + ", ".join(CUSTOMER_COLUMNS) + ".",
+        max_length=len(CUSTOMER_COLUMNS) + MAX_EXTRA_FEATURES,
+        description="For a customer not yet in the snapshot: all of "
+        + ", ".join(CUSTOMER_COLUMNS)
+        + ", and any of the deployment's CUSTOMER_EXTRA_FEATURES (one left out is null).",
     )
     channels: list[Literal[CHANNELS]] | None = Field(  # type: ignore[valid-type]
         default=None, max_length=len(CHANNELS), description="The channels available at this touchpoint."

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from pipelines.campaign_store import Campaign
 from pipelines.db import read_frame
 from pipelines.domain import CUSTOMER_COLUMNS, SEGMENTS
+from pipelines.extra_features import customer_columns_sql, extra_feature_names
 from pipelines.shards import in_bucket_sql, shard_sql
 
 # Caps count the sends of every campaign and both paths (batch lists and real-time decisions) in
@@ -57,7 +58,7 @@ MART_CUSTOMERS = "analytics.customer_features"
 def audience_sql(customers: str = MART_CUSTOMERS) -> str:
     """The audience rules over ``customers`` (a table or a one-row subquery with its columns)."""
     return _AUDIENCE_SQL.format(
-        columns=", ".join("f." + c for c in CUSTOMER_COLUMNS),
+        columns=customer_columns_sql("f"),
         customers=customers,
         shard=shard_sql("f.customer_id"),
         in_bucket=in_bucket_sql("f.customer_id"),
@@ -132,9 +133,7 @@ def one_customer_sql(customers: str = MART_CUSTOMERS) -> str:
     Parameters: :func:`audience_params` plus ``until`` (consents recorded before) and ``channels``
     (the campaign's channels). One row; its customer columns are null when ``customers`` has no
     row of the customer."""
-    return _ONE_CUSTOMER_SQL.format(
-        columns=", ".join("f." + c for c in CUSTOMER_COLUMNS), customers=customers
-    )
+    return _ONE_CUSTOMER_SQL.format(columns=customer_columns_sql("f"), customers=customers)
 
 
 _CONSENT_SQL = """
@@ -252,5 +251,5 @@ def consent_mask(
 
 
 def _empty_frame() -> pd.DataFrame:
-    columns = ["customer_id", "segment", *CUSTOMER_COLUMNS, "holdout_draw", "shard"]
+    columns = ["customer_id", "segment", *CUSTOMER_COLUMNS, *extra_feature_names(), "holdout_draw", "shard"]
     return pd.DataFrame(columns=columns)

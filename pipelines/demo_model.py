@@ -17,6 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipelines.db import read_frame
+from pipelines.extra_features import select_sql
 
 PRIOR_SENDS = 30.0  # weight of the arm-wide rate in a segment's estimate, in sends
 
@@ -46,7 +47,7 @@ def model_vs_bandit(engine: sa.Engine, valid_window: str) -> dict | None:
     with engine.connect() as conn:
         rows = read_frame(
             conn,
-            """select * from analytics.training_examples
+            f"""select t.*{select_sql("t")} from analytics.training_examples t
                where treatment_group = 'treatment' and decision_date <= %(u)s""",
             {"u": until},
         )

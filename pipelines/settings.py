@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     )
     fairness_min_recipients: int = Field(
         default=100, ge=1, description="Offers with fewer recipients on a day are reported, never alerted."
+    )
+    customer_extra_features: str = Field(
+        default="",
+        description="The bank's own customer features beyond the fixed snapshot columns, as "
+        "name:numeric or name:categorical, comma-separated (e.g. region:categorical,credit_score:numeric): "
+        "required columns of the customers file, stored in raw.customers.extra_features, features of "
+        "the model (pipelines/extra_features.py).",
     )
     anomaly_lookback_days: int = Field(
         default=14,
@@ -150,6 +157,14 @@ class Settings(BaseSettings):
         description="How long the stream consumer retries a batch while the database is unreachable "
         "before it stops (exit 3), leaving the batch pending for a restart or another consumer.",
     )
+
+    @field_validator("customer_extra_features")
+    @classmethod
+    def _extra_features_parse(cls, value: str) -> str:
+        from pipelines.extra_features import parse_extra_features
+
+        parse_extra_features(value)  # a bad item fails at start-up, naming itself
+        return value
 
     @property
     def home(self) -> Path:

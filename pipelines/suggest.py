@@ -44,8 +44,9 @@ import sqlalchemy as sa
 from pipelines.campaign_spec import CampaignSpec, arm_key, load_campaign
 from pipelines.campaign_store import Campaign, load_campaign_by_name
 from pipelines.db import read_frame
-from pipelines.domain import CUSTOMER_COLUMNS, PARAMETERS
+from pipelines.domain import PARAMETERS
 from pipelines.errors import UserError
+from pipelines.extra_features import customer_columns_sql
 from pipelines.suggest_yaml import Change, edit_text, render_definition, unified_diff
 
 K = 1.0  # optimism: mean + K * uncertainty
@@ -292,7 +293,7 @@ def rank(
 
 
 _SAMPLE_SQL = """
-select customer_id, segment, {columns} from analytics.customer_features
+select customer_id, segment, {columns} from analytics.customer_features f
 where age between %(min_age)s and %(max_age)s and income >= %(min_income)s
   and (%(segments)s::text[] is null or segment = any(%(segments)s::text[]))
 order by customer_id
@@ -304,7 +305,7 @@ def audience_sample(conn: sa.Connection, spec: CampaignSpec, size: int, seed: in
     audience = spec.audience
     frame = read_frame(
         conn,
-        _SAMPLE_SQL.format(columns=", ".join(CUSTOMER_COLUMNS)),
+        _SAMPLE_SQL.format(columns=customer_columns_sql("f")),
         {
             "min_age": audience.min_age,
             "max_age": audience.max_age,

@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from pipelines.errors import IngestRejected
+from pipelines.extra_features import configured_extra_features
 from pipelines.ingest.loader import FileResult, checksum, load_file, reject_file
 from pipelines.ingest.readers import SUFFIXES
 from pipelines.ingest.records import replace_day_alert
@@ -91,8 +92,9 @@ def ingest_day(
             results.append(
                 reject_file(engine, checksum(path), _source(path, inbox), "unknown", logical_date, reason)
             )
+    extras = configured_extra_features(settings)
     for path in sorted(known, key=lambda p: (_ORDER[kind_of(p.name).name], p.name)):  # type: ignore[union-attr]
-        kind = kind_of(path.name)
+        kind = kind_of(path.name, extras)
         assert kind is not None
         result = load_file(engine, path, _source(path, inbox), kind, logical_date, max_bad_share)
         log.info(

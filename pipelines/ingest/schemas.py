@@ -7,14 +7,17 @@ SQL in :mod:`pipelines.ingest.loader`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from pipelines.domain import CHANNELS, CUSTOMER_COLUMNS, EVENT_COLUMNS, EVENT_TYPES
+from pipelines.extra_features import STORE_COLUMN, ExtraFeature, configured_extra_features
 
 # PostgreSQL's limits for the landing columns (migration 0001): integer is int4, money is numeric(14, 2).
 INT4_MAX = 2_147_483_647
@@ -211,7 +214,8 @@ def parse_interactions(frame: pd.DataFrame, logical_date: date) -> Parsed:
 CUSTOMER_FILE_COLUMNS = ("customer_id", *CUSTOMER_COLUMNS)
 
 
-def parse_customers(frame: pd.DataFrame, logical_date: date) -> Parsed:
+def parse_customers(frame: pd.DataFrame, logical_date: date, extras: tuple[ExtraFeature, ...] = ()) -> Parsed:
+    """The snapshot rows; ``extras`` (the deployment's own features) go into one JSON object per row."""
     check = _Checker(frame)
     check.required("customer_id", "gender")
     check.text("customer_id", "gender")
@@ -236,9 +240,35 @@ def parse_customers(frame: pd.DataFrame, logical_date: date) -> Parsed:
             "digital_engagement": engagement,
             "website_visits": visits,
             "past_purchases": purchases,
+            STORE_COLUMN: _extras_json(check, extras),
         }
     )
     return check.split(typed)
+
+
+def _extras_json(check: _Checker, extras: tuple[ExtraFeature, ...]) -> pd.Series | str:
+    """Each row's extra features as JSON text for the jsonb column; an empty value is left out
+    (null), a numeric one must be a finite number. A column the frame lacks is null throughout."""
+    if not extras:
+        return "{}"
+    fragments = []
+    for feature in (f for f in extras if f.name in check.frame.columns):
+        key = json.dumps(feature.name) + ":"
+        if feature.kind == "numeric":
+            values = check.number(feature.name, optional=True)
+            encoded = values.map(repr, na_action="ignore")
+        else:
+            check.text(feature.name)
+            text = check.stripped(feature.name)
+            encoded = text.where(text != "").map(json.dumps, na_action="ignore")
+        fragment = pd.Series("", index=check.frame.index, dtype=object)
+        present = encoded.notna().to_numpy()
+        fragment[present] = key + encoded[present].astype(str)
+        fragments.append(fragment)
+    rows = zip(*(f.tolist() for f in fragments), strict=True) if fragments else ((),) * len(check.frame)
+    return pd.Series(
+        ["{" + ",".join(p for p in parts if p) + "}" for parts in rows], index=check.frame.index, dtype=object
+    )
 
 
 # -- consents -----------------------------------------------------------------------------
@@ -308,9 +338,20 @@ KINDS = {
 }
 
 
-def kind_of(filename: str) -> FileKind | None:
-    """A file's kind from its name's prefix: interactions*, customers*, consents*."""
+def customers_kind(extras: tuple[ExtraFeature, ...]) -> FileKind:
+    """The customers file with the deployment's extra feature columns, each of them required."""
+    columns = CUSTOMER_FILE_COLUMNS + tuple(f.name for f in extras)
+    return replace(
+        KINDS["customers"], columns=columns, parse=partial(parse_customers, extras=extras), required=columns
+    )
+
+
+def kind_of(filename: str, extras: tuple[ExtraFeature, ...] | None = None) -> FileKind | None:
+    """A file's kind from its name's prefix: interactions*, customers*, consents*. A customers
+    file has the ``extras`` columns too (default: the configured CUSTOMER_EXTRA_FEATURES)."""
     for name, kind in KINDS.items():
         if filename.startswith(name):
+            if name == "customers":
+                return customers_kind(configured_extra_features() if extras is None else extras)
             return kind
     return None

@@ -39,6 +39,7 @@ from pipelines.campaign_store import Campaign
 from pipelines.decide import ModelHandle, choose_arms
 from pipelines.domain import CHANNELS, CUSTOMER_COLUMNS, SEGMENTS, segment_of
 from pipelines.errors import NotFound, UserError
+from pipelines.extra_features import STORE_COLUMN, configured_extra_features, extra_feature_names
 from pipelines.realtime.decision_log import RealtimeDecision, log_decision
 from pipelines.realtime.snapshot import CampaignState, Snapshot, has_table
 
@@ -273,7 +274,7 @@ def judge_eligibility(
         {
             "customer_id": [str(row["customer_id"])],
             "segment": [str(row["segment"])],
-            **{c: [_plain(row[c])] for c in CUSTOMER_COLUMNS},
+            **{c: [_plain(row[c])] for c in (*CUSTOMER_COLUMNS, *extra_feature_names())},
             "segment_idx": np.array([SEGMENTS.index(row["segment"])], dtype=np.int64),
             "is_control": [float(row["holdout_draw"]) < campaign.spec.holdout_share],
         }
@@ -309,9 +310,11 @@ def validate_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     The rules of the customers file (pipelines.ingest.schemas.parse_customers)."""
     if not isinstance(attributes, dict):
         raise UserError("attributes must be an object of customer attributes")
-    unknown = sorted(set(attributes) - set(CUSTOMER_COLUMNS))
+    extras = configured_extra_features()
+    known = (*CUSTOMER_COLUMNS, *(f.name for f in extras))
+    unknown = sorted(set(attributes) - set(known))
     if unknown:
-        raise UserError(f"attributes.{unknown[0]}: unknown attribute; known: {', '.join(CUSTOMER_COLUMNS)}")
+        raise UserError(f"attributes.{unknown[0]}: unknown attribute; known: {', '.join(known)}")
     missing = [c for c in CUSTOMER_COLUMNS if c not in attributes]
     if missing:
         raise UserError(
@@ -320,26 +323,27 @@ def validate_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     from pipelines.ingest.schemas import parse_customers
 
     row = {"customer_id": "x", "line_no": 1}
-    for name in CUSTOMER_COLUMNS:
+    for name in (n for n in known if n in attributes):  # an extra feature may be left out: null
         value = attributes[name]
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise UserError(f"attributes.{name}: expected a number or text, got {type(value).__name__}")
         row[name] = str(value)
-    parsed = parse_customers(pd.DataFrame([row]), date.min)  # the date is not used here
+    parsed = parse_customers(pd.DataFrame([row]), date.min, extras)  # the date is not used here
     if len(parsed.bad):
         raise UserError(f"attributes: {parsed.bad['reason'].iloc[0]}")
     good = parsed.good.iloc[0]
     values = {c: good[c] for c in CUSTOMER_COLUMNS}
     values["income"] = float(values["income"])
     values["segment"] = SEGMENTS[int(segment_of(np.array([values["age"]]), np.array([values["income"]]))[0])]
+    values[STORE_COLUMN] = good[STORE_COLUMN]  # JSON text of the extra features given
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()}
 
 
 def _one_customer_sql(values: dict[str, Any]) -> str:
-    casts = {"age": "int", "gender": "text", "income": "numeric", "segment": "text"}
+    casts = {"age": "int", "gender": "text", "income": "numeric", "segment": "text", STORE_COLUMN: "jsonb"}
     cols = ", ".join(
         f"cast(%(a_{c})s as {casts.get(c, 'double precision')}) as {c}"
-        for c in (*CUSTOMER_COLUMNS, "segment")
+        for c in (*CUSTOMER_COLUMNS, "segment", STORE_COLUMN)
     )
     return f"(select cast(%(customer)s as text) as customer_id, {cols})"
 

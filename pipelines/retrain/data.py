@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from ml.features import ARM_COLUMNS
 from ml.train import training_rows
+from pipelines.extra_features import STORE_COLUMN, select_sql
 from pipelines.retrain.config import RetrainConfig
 
 TRAINING_EXAMPLES_TABLE = "analytics.training_examples"
@@ -32,8 +33,23 @@ def load_training_examples(
                 clauses.append("decision_date > :since")
                 params["since"] = as_of - dt.timedelta(days=lookback_days)
         where = f"where {' and '.join(clauses)}" if clauses else ""
-        query = f"select * from {TRAINING_EXAMPLES_TABLE} {where} order by decision_date, decision_id"
-        return pd.read_sql(sa.text(query), conn, params=params)
+        columns = "t.*" + (select_sql("t") if has_column(conn, TRAINING_EXAMPLES_TABLE, STORE_COLUMN) else "")
+        query = (
+            f"select {columns} from {TRAINING_EXAMPLES_TABLE} t {where} order by decision_date, decision_id"
+        )
+        examples = pd.read_sql(sa.text(query), conn, params=params)
+        # The extra features are columns now; the jsonb object itself does not go to parquet.
+        return examples.drop(columns=[STORE_COLUMN], errors="ignore")
+
+
+def has_column(conn: sa.Connection, table: str, column: str) -> bool:
+    """Whether ``table`` (schema.name) has ``column``: a mart built before a release added it does not."""
+    schema, name = table.split(".")
+    query = sa.text(
+        "select exists (select 1 from information_schema.columns "
+        "where table_schema = :s and table_name = :n and column_name = :c)"
+    )
+    return bool(conn.execute(query, {"s": schema, "n": name, "c": column}).scalar())
 
 
 def load_arms(engine: sa.Engine, campaign_ids: list[int]) -> pd.DataFrame:

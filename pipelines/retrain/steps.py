@@ -29,6 +29,7 @@ from ml.registry import RegistryTarget
 from ml.scoring import ResponseModel
 from ml.train import TrainResult, split_by_time, train_model, training_rows
 from pipelines.db import get_engine
+from pipelines.extra_features import configured_extra_features, deployment_feature_spec
 from pipelines.retrain.config import RetrainConfig, registry_target
 from pipelines.retrain.data import TRAINING_EXAMPLES_TABLE, enough_data, load_arms, load_training_examples
 from pipelines.settings import Settings, get_settings
@@ -97,8 +98,9 @@ def build_training_set(
         source=TRAINING_EXAMPLES_TABLE,
     )
     target = target_for(settings)
-    run_id = tracking.start_run(target, run_name=f"retrain-{summary['as_of'] or summary['date_to']}",
-                                tags=run_tags)
+    run_id = tracking.start_run(
+        target, run_name=f"retrain-{summary['as_of'] or summary['date_to']}", tags=run_tags
+    )
     summary["run_id"] = run_id
     with tempfile.TemporaryDirectory(prefix="campaignopt-retrain-") as tmp:
         work = Path(tmp)
@@ -108,7 +110,8 @@ def build_training_set(
         (arms if arms is not None else pd.DataFrame()).to_parquet(work / "arms.parquet", index=False)
         tracking.put_files(target, run_id, work, SNAPSHOT)
     tracking.log_params(
-        target, run_id,
+        target,
+        run_id,
         {f"dataset.{k}": summary.get(k) for k in ("source", "rows", "days", "date_from", "date_to", "as_of")},
     )
     return summary
@@ -122,7 +125,12 @@ def train_step(run_id: str, *, settings: Settings | None = None) -> dict[str, ob
     target = target_for(settings)
     with tracking.step_folder(target, run_id, ["config.json", "examples.parquet"]) as work:
         config = read_config(work)
-        result = train_model(pd.read_parquet(work / "examples.parquet"), config.train)
+        # The deployment's feature columns, its CUSTOMER_EXTRA_FEATURES included.
+        result = train_model(
+            pd.read_parquet(work / "examples.parquet"),
+            config.train,
+            spec=deployment_feature_spec(configured_extra_features(settings)),
+        )
         result.model.save_model(work / "model.ubj")
         (work / "feature_spec.json").write_text(result.spec.to_json())
         info = {

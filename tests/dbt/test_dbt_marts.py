@@ -7,10 +7,12 @@ sms 2.0 per send) and campaign `eng` (weighted engagement, 3-day window, value 6
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, date, datetime, time
 
 import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -60,6 +62,12 @@ SNAPSHOTS = {
     "c2": [("2026-03-01", 55, 100000)],
     "c3": [("2026-03-01", 40, 120000)],
     "c4": [("2026-03-05", 20, 10000), ("2026-03-25", 70, 500000)],
+}
+# A deployment's own features (CUSTOMER_EXTRA_FEATURES) per snapshot; the others hold {}.
+EXTRA_FEATURES = {
+    ("c1", "2026-03-01"): {"region": "north", "credit_score": 610.5},
+    ("c1", "2026-03-10"): {"region": "south", "credit_score": 720},
+    ("c2", "2026-03-01"): {"region": "north"},
 }
 GRID_AGES = (0, 29, 30, 54, 55, 120)
 GRID_INCOMES = (0, 39999.99, 40000, 99999.99, 100000, 1_000_000)
@@ -134,6 +142,14 @@ def _seed(engine: sa.Engine) -> dict[str, int]:
             ),
             rows,
         )
+        for (customer, day), extra in EXTRA_FEATURES.items():
+            conn.execute(
+                sa.text(
+                    "update raw.customers set extra_features = cast(:x as jsonb) "
+                    "where customer_id = :c and snapshot_date = :d"
+                ),
+                {"x": json.dumps(extra), "c": customer, "d": date.fromisoformat(day)},
+            )
         conn.execute(
             sa.text(
                 """insert into ops.decisions (decision_id, campaign_id, customer_id, arm_id, decision_date,
@@ -307,6 +323,40 @@ def test_training_examples(engine: sa.Engine, world: dict[str, int], built: DbtR
     assert rows["d2"]["segment"] == "senior_high"
     assert rows["e1"]["reward"] == pytest.approx(0.75)
     assert rows["e2"]["reward"] == 1 and rows["e2"]["revenue"] == 60
+
+
+def test_extra_features_follow_the_snapshot_of_the_decision(
+    engine: sa.Engine, built: DbtResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The jsonb object rides through the marts as of each decision's snapshot, and the
+    training-set query expands the configured features into columns (missing: null)."""
+    from pipelines.retrain.data import load_training_examples
+    from pipelines.settings import get_settings
+
+    mart = dict(_rows_of(engine, "select customer_id, extra_features from analytics.customer_features"))
+    assert (mart["c1"], mart["c2"], mart["c3"]) == (
+        {"region": "south", "credit_score": 720},
+        {"region": "north"},
+        {},
+    )
+    monkeypatch.setenv("CUSTOMER_EXTRA_FEATURES", "region:categorical,credit_score:numeric")
+    get_settings.cache_clear()
+    try:
+        examples = load_training_examples(engine, as_of=AS_OF).set_index("decision_id")
+    finally:
+        monkeypatch.delenv("CUSTOMER_EXTRA_FEATURES")
+        get_settings.cache_clear()
+    assert "extra_features" not in examples.columns
+    got = {d: (examples.at[d, "region"], examples.at[d, "credit_score"]) for d in ("d1", "e1")}
+    # d1 and e1 were decided on 03-01, before c1's 03-10 snapshot: they saw north / 610.5.
+    assert got == {"d1": ("north", 610.5), "e1": ("north", 610.5)}
+    assert examples.at["d2", "region"] == "north" and np.isnan(examples.at["d2", "credit_score"])
+    assert pd.isna(examples.at["d3", "region"])  # c3's snapshot holds no extra feature
+
+
+def _rows_of(engine: sa.Engine, sql: str) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(sql))]
 
 
 def test_campaign_daily_kpis(engine: sa.Engine, world: dict[str, int], built: DbtResult) -> None:

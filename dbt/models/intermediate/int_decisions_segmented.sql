@@ -4,12 +4,13 @@
 -- Incremental: a decision's row depends on snapshots of its decision date or earlier only, which
 -- have landed by then, so a build adds the decisions of the last day in the table (again: a late
 -- real-time decision of that day) and later. The pre-hook first deletes decisions of the run's
--- day or later, which a re-run of an earlier day does not see yet.
+-- day or later, which a re-run of an earlier day does not see yet. A column added by a release
+-- (extra_features, migration 0012) is appended: rows built before it hold null there.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='decision_id',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
     indexes=[
         {'columns': ['decision_id'], 'unique': true},
         {'columns': ['decision_date']},
@@ -53,6 +54,7 @@ select
     s.digital_engagement,
     s.website_visits,
     s.past_purchases,
+    s.extra_features,
     {{ as_of_date() }} as built_as_of
 from decisions as d
 left join snapshots as s

@@ -57,6 +57,7 @@ select
     c.digital_engagement,
     c.website_visits,
     c.past_purchases,
+    c.extra_features,
     {{ segment_of('c.age', 'c.income') }} as segment,
     coalesce(s.sends_90d, 0) as sends_90d,
     coalesce(e.opens_90d, 0) as opens_90d,

@@ -2,12 +2,13 @@
 -- parameters), the logged action and its propensity, and the observed reward.
 -- Incremental on decision_id: the decisions int_decisions_attributed rewrote since this model's
 -- last build are inserted again when matured (replacing their row), deleted when pending (the
--- pre-hook: pending again after a re-run of an earlier day, or held).
+-- pre-hook: pending again after a re-run of an earlier day, or held). A column added by a release
+-- is appended (rows built before it hold null there), as in int_decisions_segmented.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='decision_id',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
     indexes=[
         {'columns': ['decision_id'], 'unique': true},
         {'columns': ['campaign_id', 'decision_date']},
@@ -63,6 +64,7 @@ select
     s.digital_engagement,
     s.website_visits,
     s.past_purchases,
+    s.extra_features,
     r.offer_type,
     r.discount,
     r.channel,

@@ -22,5 +22,6 @@ select
     digital_engagement,
     website_visits,
     past_purchases,
+    extra_features,
     {{ segment_of('age', 'income') }} as segment
 from source

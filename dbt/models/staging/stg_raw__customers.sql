@@ -19,6 +19,7 @@ select
     digital_engagement,
     website_visits,
     past_purchases,
+    extra_features,
     source_file
 from ranked
 where snapshot_rank = 1
