@@ -61,6 +61,12 @@ class CompositePolicy(ChunkedPolicy):
         self._sync()
         return self
 
+    def set_pending(self, pending: np.ndarray) -> CompositePolicy:
+        super().set_pending(pending)  # checks the shape
+        for child in self.children:  # a UCB child counts them, the others ignore them
+            child.set_pending(pending)
+        return self
+
     def partial_fit(self, segments: np.ndarray, arms: np.ndarray, rewards: np.ndarray) -> CompositePolicy:
         for child in self.children[:1] if self.share_stats else self.children:
             child.partial_fit(segments, arms, rewards)

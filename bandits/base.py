@@ -113,6 +113,7 @@ class Policy(ABC):
         self.n_segments = int(n_segments)
         self.pulls_ = np.zeros((self.n_segments, self.n_arms))
         self.rewards_ = np.zeros((self.n_segments, self.n_arms))
+        self.pending_ = np.zeros((self.n_segments, self.n_arms))
 
     # -- learning -------------------------------------------------------------------
     def set_stats(self, pulls: np.ndarray, rewards: np.ndarray) -> Policy:
@@ -134,6 +135,22 @@ class Policy(ABC):
             raise ValueError("stats must satisfy 0 <= rewards <= pulls")
         self.pulls_ = pulls.copy()
         self.rewards_ = rewards.copy()
+        self._after_update()
+        return self
+
+    def set_pending(self, pending: np.ndarray) -> Policy:
+        """Sends made whose outcome has not matured yet, shape (n_segments, n_arms).
+
+        Feedback arrives days late, so yesterday's sends are not in the pulls yet. Policies
+        that plan by counts (UCB) count them as pulls at the arm's current mean, so an arm
+        is not explored again for sends already on their way; the others ignore them.
+        """
+        pending = np.asarray(pending, dtype=np.float64)
+        if pending.shape != (self.n_segments, self.n_arms):
+            raise ValueError(f"pending must have shape {(self.n_segments, self.n_arms)}, got {pending.shape}")
+        if (pending < 0).any():
+            raise ValueError("pending sends must be >= 0")
+        self.pending_ = pending.copy()
         self._after_update()
         return self
 

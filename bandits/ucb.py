@@ -385,7 +385,8 @@ class UCB(ChunkedPolicy):
     Attributes
     ----------
     index_ : float64 array of shape (n_segments, n_arms)
-        The index; ``inf`` for untried arms.
+        The index, the pending sends (:meth:`set_pending`) counted as pulls at the arm's mean;
+        ``inf`` for arms with neither matured nor pending sends.
     mean_ : float64 array of shape (n_segments, n_arms)
         Empirical mean reward (0 for untried arms).
     tried_ : bool array of shape (n_segments, n_arms)
@@ -429,6 +430,12 @@ class UCB(ChunkedPolicy):
         self._pulls = np.array(pulls, dtype=np.float64)
         # Untried arms are hallucinated at the segment's mean reward.
         self._prior_mean = np.where(total > 0, rewards.sum(axis=1) / np.maximum(total, 1e-300), 0.0)
+        # Pending sends are pulls already hallucinated before any batch (N stays the matured total).
+        pending = getattr(self, "pending_", np.zeros_like(self._pulls))
+        self._pending = np.broadcast_to(pending.sum(axis=0), pending.shape) if self.params.pooled else pending
+        self._index_matured = self.index_
+        if self._pending.any():
+            self.index_ = self._moved_index(np.zeros_like(self._pulls))
 
     def _rng_for_probabilities(self, rng: np.random.Generator | None) -> np.random.Generator:
         return np.random.default_rng(0) if rng is None else rng  # exact: rng unused
@@ -447,18 +454,24 @@ class UCB(ChunkedPolicy):
     def _state(self, s: np.ndarray, hallucinated: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(untried, mean, pulls) of segments ``s`` (shape (r,)) after ``hallucinated`` (r, n_arms) pulls."""
         tried = self.tried_[s]
+        hallucinated = hallucinated + self._pending[s]  # sends on their way count as pulls
         untried = ~tried & (hallucinated == 0)
         mean = np.where(tried, self.mean_[s], self._prior_mean[s, None])
         pulls = np.where(tried, self._pulls[s], 0.0) + hallucinated
         return untried, mean, pulls
 
     def _index_after(self, hallucinated: np.ndarray) -> np.ndarray:
-        """Index of every (segment, arm) after ``hallucinated`` (n_segments, n_arms) pulls."""
+        """Index of every (segment, arm) after ``hallucinated`` (n_segments, n_arms) pulls on top
+        of the pending sends (:attr:`index_` is the index after the pending sends alone)."""
         if not hallucinated.any():
             return self.index_
+        return self._moved_index(hallucinated)
+
+    def _moved_index(self, hallucinated: np.ndarray) -> np.ndarray:
         untried, mean, pulls = self._state(np.arange(self.n_segments), hallucinated)
         moved = _index(self.params.index, mean, np.where(untried, 1.0, pulls), self._budget[:, None])
-        return np.where(untried, np.inf, np.where(hallucinated > 0, moved, self.index_))
+        counted = hallucinated + self._pending > 0
+        return np.where(untried, np.inf, np.where(counted, moved, self._index_matured))
 
     def _allocate(
         self, segments: np.ndarray, allowed: np.ndarray

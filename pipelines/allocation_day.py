@@ -39,13 +39,21 @@ def day_allocation(
 ) -> Allocation | None:
     """The campaign's allocation with the day's prices, solved on a sample and stored in
     ``ops.day_prices``; None for a campaign that does not opt in."""
-    from pipelines.decide import _control_choices, _scores, build_policy, decision_stats, priced_inputs
+    from pipelines.decide import (
+        _control_choices,
+        _scores,
+        build_policy,
+        decision_stats,
+        pending_sends,
+        priced_inputs,
+    )
 
     alloc = allocation_for(campaign.spec, campaign.arm_params)
     if alloc is None or not alloc.kinds:
         return alloc
     with engine.connect() as conn:
         pulls, rewards = decision_stats(conn, campaign)
+        pending = pending_sends(conn, campaign)
         # The sample: shards 0, 64/m, 2*64/m, ... with m the power of two that shard 0's size says
         # holds SAMPLE customers — a rule on the audience alone, so every bucket reads the same one.
         customers, allowed = eligible_audience(conn, campaign, day, bucket=(0, N_SHARDS))
@@ -60,7 +68,7 @@ def day_allocation(
     treat = np.flatnonzero(~control)
     n_treat = len(treat)
     treat = treat[:: max(1, int(np.ceil(n_treat / SAMPLE)))]  # an even stride in customer-id order
-    policy = build_policy(campaign, pulls, rewards, model)
+    policy = build_policy(campaign, pulls, rewards, model, pending)
     proba = _scores(campaign, model, customers, allowed, treat)
     rng = np.random.default_rng([seed, 10_000])  # not a shard's stream (shards are 0..63)
     segments = customers["segment_idx"].to_numpy(dtype=np.int64)[treat]

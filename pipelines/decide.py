@@ -135,6 +135,26 @@ def segment_stats(conn: sa.Connection, campaign: Campaign) -> tuple[np.ndarray, 
     return pulls, np.minimum(rewards, pulls)
 
 
+def pending_sends(conn: sa.Connection, campaign: Campaign) -> np.ndarray:
+    """Sends per (segment, arm) whose attribution window is still open at the last daily build,
+    shape (n_segments, n_arms); zeros before the first build. UCB counts them (Policy.set_pending)."""
+    pending = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
+    if conn.execute(sa.text("select to_regclass('analytics.segment_arm_stats')")).scalar() is None:
+        return pending
+    frame = read_frame(
+        conn,
+        "select segment, arm_id, pending from analytics.segment_arm_stats where campaign_id = %(c)s",
+        {"c": campaign.campaign_id},
+    )
+    if frame.empty:
+        return pending
+    seg = pd.Index(SEGMENTS).get_indexer(frame["segment"].astype(str))
+    arm = pd.Index(campaign.arm_ids).get_indexer(frame["arm_id"])
+    ok = (seg >= 0) & (arm >= 0)
+    np.add.at(pending, (seg[ok], arm[ok]), frame["pending"].to_numpy(dtype=float)[ok])
+    return pending
+
+
 def decision_stats(conn: sa.Connection, campaign: Campaign) -> tuple[np.ndarray, np.ndarray]:
     """:func:`segment_stats` plus the campaign's warm start: what the batch and the real-time
     decisions learn from. Reports keep reading segment_stats: history guides decisions, it is not
@@ -175,9 +195,14 @@ def stats_arrays(campaign: Campaign, frame: pd.DataFrame) -> tuple[np.ndarray, n
 
 
 def build_policy(
-    campaign: Campaign, pulls: np.ndarray, rewards: np.ndarray, model: ModelHandle | None
+    campaign: Campaign,
+    pulls: np.ndarray,
+    rewards: np.ndarray,
+    model: ModelHandle | None,
+    pending: np.ndarray | None = None,
 ) -> bandits.ChunkedPolicy:
-    """The campaign's policy over its active arms, fed the (segment x arm) statistics."""
+    """The campaign's policy over its active arms, fed the (segment x arm) statistics and the
+    sends still pending (:func:`pending_sends`)."""
     params = dict(campaign.spec.policy.params)
     if campaign.spec.policy.name == "confidence_hybrid" and model is not None:
         params.setdefault("model_quality", model.quality)
@@ -185,6 +210,8 @@ def build_policy(
         campaign.spec.policy.name, n_arms=len(campaign.arm_ids), n_segments=len(SEGMENTS), **params
     )
     policy.set_stats(pulls, rewards)
+    if pending is not None:
+        policy.set_pending(pending)
     return policy
 
 
@@ -379,11 +406,12 @@ def decide_customers(
     model: ModelHandle | None,
     note: str | None,
     alloc: Allocation | None = None,
+    pending: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The decisions of ``customers`` (one bucket's, or everyone's) as rows of ops.decisions;
     with ``alloc`` (priced) also each row's repair fallback (pipelines/allocation.py)."""
     arm_ids = np.asarray(campaign.arm_ids)
-    policy = build_policy(campaign, pulls, rewards, model)
+    policy = build_policy(campaign, pulls, rewards, model, pending)
     out = choose_arms_by_shard(campaign, policy, customers, allowed, seed, model, alloc)
     control = customers["is_control"].to_numpy(dtype=bool)
     decided_at = datetime.combine(day, time(6), tzinfo=UTC)  # the list's send morning, not now()

@@ -28,6 +28,7 @@ from pipelines.decide import (
     campaign_lock,
     decide_customers,
     decision_stats,
+    pending_sends,
     seed_for,
 )
 from pipelines.errors import UserError
@@ -97,11 +98,12 @@ def decide_bucket(
         with engine.connect() as conn:
             customers, allowed = eligible_audience(conn, campaign, day, bucket=(bucket, n_buckets))
             pulls, rewards = decision_stats(conn, campaign)
+            pending = pending_sends(conn, campaign)
         seed = seed_for(campaign.name, day)
         # Capacities are per list: every bucket solves the same day's prices (allocation_day.py).
         alloc = day_allocation(engine, campaign, day, seed, model)
         decisions = decide_customers(
-            campaign, customers, allowed, pulls, rewards, seed, day, model, note, alloc
+            campaign, customers, allowed, pulls, rewards, seed, day, model, note, alloc, pending
         )
         n_control = int((decisions["treatment_group"] == "control").sum())
         key = {"c": campaign.campaign_id, "d": day, "b": bucket, "n": n_buckets}

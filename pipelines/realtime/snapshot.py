@@ -37,7 +37,14 @@ import bandits
 from pipelines.attribution import AttributionWindow, midnight_after
 from pipelines.campaign_store import Campaign, active_campaign_ids, load_campaign_by_id
 from pipelines.db import read_frame
-from pipelines.decide import ModelHandle, build_policy, decision_stats, stats_arrays, with_warm_start
+from pipelines.decide import (
+    ModelHandle,
+    build_policy,
+    decision_stats,
+    pending_sends,
+    stats_arrays,
+    with_warm_start,
+)
 from pipelines.domain import SEGMENTS
 from pipelines.errors import NotFound, UserError
 
@@ -151,6 +158,8 @@ class CampaignState:
     # Real-time decisions in pulls/rewards: day windows, those of days <= this date; minute and
     # hour windows, those that matured by this instant.
     folded_through: date | datetime
+    # Batch sends pending at the last daily build (UCB counts them; pipelines.decide.pending_sends).
+    pending: np.ndarray | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     _policies: dict[str | None, bandits.ChunkedPolicy] = field(default_factory=dict)
 
@@ -161,7 +170,7 @@ class CampaignState:
         """
         key = model.version if model is not None else None
         if key not in self._policies:
-            self._policies[key] = build_policy(self.campaign, self.pulls, self.rewards, model)
+            self._policies[key] = build_policy(self.campaign, self.pulls, self.rewards, model, self.pending)
         return self._policies[key]
 
     def add(self, pulls: np.ndarray, rewards: np.ndarray, through: date | datetime) -> None:
@@ -206,11 +215,13 @@ class Snapshot:
             with engine.connect() as conn:
                 if has_table(conn, "analytics.segment_arm_stats"):
                     pulls, rewards = decision_stats(conn, campaign)
+                    pending = pending_sends(conn, campaign)
                 else:  # no daily build yet: the priors (and a warm start), plus what matures in real time
                     zeros = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
                     pulls, rewards = with_warm_start(conn, campaign, zeros, zeros.copy())
+                    pending = None
             through = mart_counted_through(as_of, campaign.spec.window)
-            campaigns[campaign_id] = CampaignState(campaign, pulls, rewards, through)
+            campaigns[campaign_id] = CampaignState(campaign, pulls, rewards, through, pending)
         snapshot = cls(campaigns, as_of, day, version)
         snapshot._fold_matured(engine, now)
         return snapshot

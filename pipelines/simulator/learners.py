@@ -110,6 +110,7 @@ class ProductModelRunner(Runner):
         self.every = world.scenario.model.retrain_every_days
         self.pulls = np.zeros((len(SEGMENTS), world.n_arms))
         self.rewards = np.zeros_like(self.pulls)
+        self.pending = np.zeros_like(self.pulls)  # sent, feedback not matured yet (the mart's pending)
         self.log = SendLog()
         self._trained_on = -1  # SendLog.version of the last retraining
         self.first_model_day: int | None = None  # first day decided with a champion model
@@ -131,6 +132,7 @@ class ProductModelRunner(Runner):
             params.setdefault("model_quality", quality)
         policy = make_policy(self.policy_name, self.world.n_arms, len(SEGMENTS), **params)
         policy.set_stats(self.pulls, self.rewards)
+        policy.set_pending(self.pending)
         proba = None
         if champion is not None:
             customers = self.world.customers.iloc[batch.customers]
@@ -143,6 +145,7 @@ class ProductModelRunner(Runner):
         )
         self.days, self.sends = self.days + 1, self.sends + len(batch)
         self.model_selected += int(np.count_nonzero(decisions.selected_by == "model"))
+        np.add.at(self.pending, (batch.segments, decisions.arm), 1.0)
         propensity = np.clip(decisions.propensity, _MIN_PROPENSITY, 1.0)
         self.log.record(batch.day, batch.customers, decisions.arm, propensity)
         return decisions.arm
@@ -161,6 +164,7 @@ class ProductModelRunner(Runner):
     def learn(self, sent_day: int, segments: np.ndarray, arms: np.ndarray, rewards: np.ndarray) -> None:
         np.add.at(self.pulls, (segments, arms), 1.0)
         np.add.at(self.rewards, (segments, arms), rewards)
+        np.subtract.at(self.pending, (segments, arms), 1.0)
         self.log.mature(sent_day, arms, rewards)
 
 

@@ -320,3 +320,48 @@ def test_sample_systematic_hits_the_planned_counts() -> None:
 def test_bad_hyperparameters_name_the_value(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         UCBParams(**{field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["kl", "ucb1"])
+def test_pending_sends_count_as_pulls_at_the_arms_mean(kind: str) -> None:
+    """Two arms at the same 10 % on 100 matured sends each; 300 more of arm 1 are on their way.
+    Counted as pulls at 10 %, arm 1 stands at 400 pulls: a batch of 200 all goes to arm 0, which
+    reaches 300 (water-filling equalizes pulls at equal means). Ignored, the batch is split."""
+    pulls, rewards = np.array([[100.0, 100]]), np.array([[10.0, 10]])
+    params = UCBParams(index=kind)
+    blind = UCB(2, params=params).set_stats(pulls, rewards)
+    np.testing.assert_allclose(blind.arm_probabilities(_zeros(200))[0], [0.5, 0.5])
+    policy = UCB(2, params=params).set_stats(pulls, rewards).set_pending(np.array([[0.0, 300]]))
+    np.testing.assert_allclose(policy.arm_probabilities(_zeros(200))[0], [1.0, 0.0])
+    if kind == "ucb1":  # the index itself: mean + sqrt(2 ln N / n), N the matured 200
+        np.testing.assert_allclose(policy.index_[0], 0.1 + np.sqrt(2 * np.log(200) / np.array([100, 400])))
+    assert policy.mean_[0, 1] == pytest.approx(0.1) and policy.tried_[0, 1]  # the evidence is unchanged
+
+
+def test_an_arm_with_only_pending_sends_is_not_untried_any_more() -> None:
+    """Arm 1 has no matured send but 50 pending: they count at the segment's 10 %, so it is no
+    longer infinite. A batch of 150 brings it to 100 pulls (50 sends) and splits the other 100."""
+    pulls, rewards = np.array([[100.0, 0]]), np.array([[10.0, 0]])
+    untried = UCB(2, params=UCBParams(index="ucb1")).set_stats(pulls, rewards)
+    assert np.isinf(untried.index_[0, 1])
+    policy = (
+        UCB(2, params=UCBParams(index="ucb1")).set_stats(pulls, rewards).set_pending(np.array([[0.0, 50]]))
+    )
+    assert np.isfinite(policy.index_[0, 1])
+    np.testing.assert_allclose(policy.arm_probabilities(_zeros(150))[0], [1 / 3, 2 / 3], atol=0.01)
+
+
+def test_set_pending_checks_its_input() -> None:
+    with pytest.raises(ValueError, match=r"pending must have shape \(1, 2\)"):
+        UCB(2).set_pending(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="pending sends must be >= 0"):
+        UCB(2).set_pending(np.array([[0.0, -1]]))
+
+
+def test_a_composite_hands_the_pending_sends_to_its_ucb_child() -> None:
+    from bandits import make_policy
+
+    rotation = make_policy("rotation", n_arms=2, n_segments=1)
+    rotation.set_stats(np.array([[100.0, 100]]), np.array([[10.0, 10]])).set_pending(np.array([[0.0, 300]]))
+    ucb = [c for c in rotation.children if isinstance(c, UCB)]
+    assert ucb and all(c.pending_[0, 1] == 300 for c in ucb)

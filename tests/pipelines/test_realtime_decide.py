@@ -22,7 +22,7 @@ from scipy.stats import chi2_contingency
 
 from pipelines.audience import eligible_audience
 from pipelines.campaign_store import Campaign
-from pipelines.decide import build_policy, decide_campaign
+from pipelines.decide import build_policy, decide_campaign, pending_sends
 from pipelines.domain import SEGMENTS
 from pipelines.errors import NotFound, UserError
 from pipelines.realtime.optimize import NotEligible, decide_one
@@ -64,6 +64,14 @@ CAMPAIGNS = {
         "frequency_caps": LOOSE_CAPS,
     },
     "caps": {"name": "rt-caps", "start_date": "2026-05-01", "parameters": ARMS, "holdout_share": 0.0},
+    "ucb": {
+        "name": "rt-ucb",
+        "start_date": "2026-05-01",
+        "parameters": ARMS,
+        "policy": {"name": "ucb"},
+        "holdout_share": 0.0,
+        "frequency_caps": LOOSE_CAPS,
+    },
 }
 
 
@@ -322,6 +330,48 @@ def test_same_key_gives_one_decision_even_for_concurrent_callers(
             )
         ).scalar()
     assert n == 2
+
+
+def test_ucb_counts_the_sends_still_pending_in_batch_and_real_time(
+    engine: sa.Engine, world: dict[str, Campaign]
+) -> None:
+    """Every arm of rt-ucb at 10 % on 100 matured sends per segment; arm 0 also has 1,000 sends
+    pending in every segment. Counted as pulls at 10 %, arm 0 stands far above the others, so the
+    day's ~33 customers per segment fill arms 1-3 and arm 0 gets none, batch or real time."""
+    campaign = world["ucb"]
+    rows = [
+        {"c": campaign.campaign_id, "s": s, "a": a, "m": 100, "r": 10, "p": 1000 if i == 0 else 0}
+        for s in SEGMENTS
+        for i, a in enumerate(campaign.arm_ids)
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                """insert into analytics.segment_arm_stats (campaign_id, segment, arm_id, sends, matured,
+                       pending, opens, clicks, conversions, revenue, reward_sum, alpha, beta)
+                   values (:c, :s, :a, :m + :p, :m, :p, 0, 0, :r, 0, :r, 1 + :r, 1 + :m - :r)"""
+            ),
+            rows,
+        )
+    try:
+        with engine.connect() as conn:
+            pending = pending_sends(conn, campaign)
+        expected = np.zeros((len(SEGMENTS), 4))
+        expected[:, 0] = 1000
+        np.testing.assert_array_equal(pending, expected)
+        batch = _batch(engine, campaign)
+        arms = [r.arm_id for r in batch.values()]
+        assert len(arms) == 300 and campaign.arm_ids[0] not in arms
+        state = Snapshot.load(engine, now=NOW).campaigns[campaign.campaign_id]
+        np.testing.assert_array_equal(state.pending, expected)
+        rt = decide_one(engine, Snapshot.load(engine, now=NOW), campaign.campaign_id, "r0001", now=NOW)
+        assert rt.arm_id != campaign.arm_ids[0]
+    finally:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("delete from analytics.segment_arm_stats where campaign_id = :c"),
+                {"c": campaign.campaign_id},
+            )
 
 
 def test_unknown_campaign_customer_and_bad_attributes(engine: sa.Engine, world: dict[str, Campaign]) -> None:
