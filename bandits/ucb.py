@@ -107,6 +107,9 @@ class UCBParams:
         KL-UCB (default) or UCB1, see the module docstring.
     allocation : {"fill", "argmax"}
         Spread a batch by hallucinated pulls (default), or send it all to the top index.
+    count_pending : bool
+        Count the sends still pending (:meth:`Policy.set_pending`) as pulls at the arm's
+        mean (default); False ignores them, as UCB did before.
     """
 
     c: float = 1.0
@@ -114,10 +117,12 @@ class UCBParams:
     gamma: float = 1.0
     index: str = "kl"
     allocation: str = "fill"
+    count_pending: bool = True
 
     def __post_init__(self) -> None:
         non_negative("c", self.c)
         flag("pooled", self.pooled)
+        flag("count_pending", self.count_pending)
         discount("gamma", self.gamma)
         one_of("index", self.index, INDICES)
         one_of("allocation", self.allocation, ALLOCATIONS)
@@ -432,6 +437,8 @@ class UCB(ChunkedPolicy):
         self._prior_mean = np.where(total > 0, rewards.sum(axis=1) / np.maximum(total, 1e-300), 0.0)
         # Pending sends are pulls already hallucinated before any batch (N stays the matured total).
         pending = getattr(self, "pending_", np.zeros_like(self._pulls))
+        if not self.params.count_pending:
+            pending = np.zeros_like(self._pulls)
         self._pending = np.broadcast_to(pending.sum(axis=0), pending.shape) if self.params.pooled else pending
         self._index_matured = self.index_
         if self._pending.any():

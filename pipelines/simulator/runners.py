@@ -158,17 +158,21 @@ class PolicyRunner(Runner):
         self.label = label
         self.policy = policy
         self.contextual = contextual
+        n_segments = policy.n_segments
+        self.pending = np.zeros((n_segments, policy.n_arms))  # sent, feedback not matured yet
 
     def _segments(self, segments: np.ndarray) -> np.ndarray:
         return segments if self.contextual else np.zeros_like(segments)
 
     def choose(self, batch: DayBatch, rng: np.random.Generator) -> np.ndarray:
-        decisions = self.policy.decide(
-            self._segments(batch.segments), rng, allowed=batch.allowed, model_proba=batch.model_proba
-        )
+        segments = self._segments(batch.segments)
+        self.policy.set_pending(self.pending)
+        decisions = self.policy.decide(segments, rng, allowed=batch.allowed, model_proba=batch.model_proba)
+        np.add.at(self.pending, (segments, decisions.arm), 1.0)
         return decisions.arm
 
     def learn(self, sent_day: int, segments: np.ndarray, arms: np.ndarray, rewards: np.ndarray) -> None:
+        np.subtract.at(self.pending, (self._segments(segments), arms), 1.0)
         self.policy.partial_fit(self._segments(segments), arms, rewards)
 
 

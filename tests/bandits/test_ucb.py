@@ -336,6 +336,9 @@ def test_pending_sends_count_as_pulls_at_the_arms_mean(kind: str) -> None:
     if kind == "ucb1":  # the index itself: mean + sqrt(2 ln N / n), N the matured 200
         np.testing.assert_allclose(policy.index_[0], 0.1 + np.sqrt(2 * np.log(200) / np.array([100, 400])))
     assert policy.mean_[0, 1] == pytest.approx(0.1) and policy.tried_[0, 1]  # the evidence is unchanged
+    ignoring = UCB(2, params=UCBParams(index=kind, count_pending=False)).set_stats(pulls, rewards)
+    ignoring.set_pending(np.array([[0.0, 300]]))
+    np.testing.assert_allclose(ignoring.arm_probabilities(_zeros(200))[0], [0.5, 0.5])
 
 
 def test_an_arm_with_only_pending_sends_is_not_untried_any_more() -> None:
