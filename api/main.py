@@ -15,6 +15,7 @@ from api.routes import (
     dashboard,
     dashboard_learning,
     dashboard_ops,
+    explain,
     fairness,
     feedback,
     health,
@@ -36,6 +37,7 @@ ROUTERS = (
     fairness.router,
     suggestions.router,
     dashboard_ops.router,
+    explain.router,
 )
 
 

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "report",
     "stream",
     "fairness",
+    "explain",
 )
 
 app = typer.Typer(

@@ -20,8 +20,9 @@ _env_counter = itertools.count()
 
 
 def _admin_engine() -> sa.Engine:
-    return sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT",
-                            connect_args={"connect_timeout": 5})
+    return sa.create_engine(
+        f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +91,19 @@ def examples():
 @pytest.fixture(scope="session")
 def arms():
     return make_arms()
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """``campaignopt ARGS`` through the real entry point: (exit code, stdout, stderr)."""
+    import sys
+
+    from pipelines.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["campaignopt", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
