@@ -19,7 +19,7 @@ class FairnessGroupOut(BaseModel):
 class FairnessOfferOut(BaseModel):
     parameter: str = Field(description="The offer parameter: offer_type, or its terms (discount).")
     value: str
-    attribute: str = Field(description="The protected attribute: gender or age_band.")
+    attribute: str = Field(description="The protected attribute: gender, age_band, or a configured proxy.")
     recipients: int = Field(description="Treatment customers whose arm carries the offer.")
     variance: float = Field(
         description="Total variation distance between the recipients' and the eligible audience's "

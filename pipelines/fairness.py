@@ -7,8 +7,9 @@ For one campaign and decision day D:
 - the *recipients* of an offer are the treatment customers whose arm carries it: a value of the
   campaign's offer parameters (``offer_type``, and its terms, ``discount``);
 - per protected attribute the customer data holds (``gender``; ``age_band``, the segments' age
-  bands, from the customer's latest snapshot up to D), the share of each group among the
-  recipients is set against its share among the eligible.
+  bands, from the customer's latest snapshot up to D; and each proxy named in
+  ``FAIRNESS_PROXY_FEATURES``, a categorical ``CUSTOMER_EXTRA_FEATURES`` column such as region),
+  the share of each group among the recipients is set against its share among the eligible.
 
 The *variance* of an offer is the total variation distance between the two group distributions:
 the smallest share of recipients that would have to be exchanged for people of another group
@@ -68,37 +69,64 @@ def _age_band_sql(column: str) -> str:
     return f"case {cases} else '{UNKNOWN}' end"
 
 
-# One row per (arm, group, gender, age band) with its count. The attributes are those of the
-# customer's latest snapshot up to D. A bank sends full extracts, so most customers are in the
-# latest one, read by one hash join; only those missing from it are looked up one by one
+def proxy_features() -> tuple[str, ...]:
+    """The configured proxy attributes (FAIRNESS_PROXY_FEATURES), checked against the settings."""
+    from pipelines.settings import get_settings
+
+    return tuple(n.strip() for n in get_settings().fairness_proxy_features.split(",") if n.strip())
+
+
+def attributes() -> tuple[str, ...]:
+    """The attributes the monitor groups by: gender, age band, then the configured proxies."""
+    return ATTRIBUTES + proxy_features()
+
+
+# One row per (arm, group, gender, age band[, proxies]) with its count. The attributes are those
+# of the customer's latest snapshot up to D. A bank sends full extracts, so most customers are in
+# the latest one, read by one hash join; only those missing from it are looked up one by one
 # (raw.customers holds every snapshot: a lookup for all would cost an index probe per decision).
-_COUNTS_SQL = f"""
+_COUNTS_SQL = """
 with latest as (
     select max(snapshot_date) as snapshot_date from raw.customers where snapshot_date <= %(d)s
 ),
 current as (
-    select r.customer_id, r.gender, r.age from raw.customers r join latest using (snapshot_date)
+    select r.customer_id, r.gender, r.age, r.extra_features
+    from raw.customers r join latest using (snapshot_date)
 )
 select d.arm_id, d.treatment_group,
-       coalesce(c.gender, o.gender, '{UNKNOWN}') as gender,
-       coalesce({_age_band_sql("coalesce(c.age, o.age)")}, '{UNKNOWN}') as age_band,
+       coalesce(c.gender, o.gender, '{unknown}') as gender,
+       coalesce({age_band}, '{unknown}') as age_band{proxies},
        count(*) as n
 from ops.decisions d
 left join current c on c.customer_id = d.customer_id
 left join lateral (
-    select r.gender, r.age from raw.customers r
+    select r.gender, r.age, r.extra_features from raw.customers r
     where c.customer_id is null and r.customer_id = d.customer_id and r.snapshot_date <= %(d)s
     order by r.snapshot_date desc limit 1
 ) o on true
 where d.campaign_id = %(cid)s and d.decision_date = %(d)s and d.source = 'batch'
-group by 1, 2, 3, 4
+group by {group_by}
 """
+
+
+def counts_sql(proxies: tuple[str, ...]) -> str:
+    """:data:`_COUNTS_SQL` with one column per proxy attribute (names validated by the settings)."""
+    columns = "".join(
+        f",\n       coalesce(c.extra_features ->> '{p}', o.extra_features ->> '{p}', '{UNKNOWN}') as {p}"
+        for p in proxies
+    )
+    return _COUNTS_SQL.format(
+        unknown=UNKNOWN,
+        age_band=_age_band_sql("coalesce(c.age, o.age)"),
+        proxies=columns,
+        group_by=", ".join(str(i) for i in range(1, 5 + len(proxies))),
+    )
 
 
 def decision_counts(conn: sa.Connection, campaign_id: int, day: date) -> pd.DataFrame:
     """The day's batch decisions counted by arm, treatment group and protected attributes, with
     the arm's offer parameters as columns."""
-    counts = read_frame(conn, _COUNTS_SQL, {"cid": campaign_id, "d": day})
+    counts = read_frame(conn, counts_sql(proxy_features()), {"cid": campaign_id, "d": day})
     arms = conn.execute(
         sa.text("select arm_id, params from ops.arms where campaign_id = :c"), {"c": campaign_id}
     ).all()
@@ -182,7 +210,7 @@ def campaign_fairness(
         treated = counts[(counts["treatment_group"] == "treatment") & counts[parameter].notna()]
         for value in sorted(treated[parameter].unique()):
             of_offer = treated[treated[parameter] == value]
-            for attribute in ATTRIBUTES:
+            for attribute in attributes():
                 seed = _seed(campaign_id, day, parameter, value, attribute)
                 figures = _offer_attribute(
                     counts.groupby(attribute)["n"].sum(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     )
     fairness_min_recipients: int = Field(
         default=100, ge=1, description="Offers with fewer recipients on a day are reported, never alerted."
+    )
+    fairness_proxy_features: str = Field(
+        default="",
+        description="Categorical CUSTOMER_EXTRA_FEATURES the fair-lending monitor also groups by, as "
+        "proxies of a protected attribute (e.g. region), comma-separated.",
     )
     customer_extra_features: str = Field(
         default="",
@@ -165,6 +170,18 @@ class Settings(BaseSettings):
 
         parse_extra_features(value)  # a bad item fails at start-up, naming itself
         return value
+
+    @model_validator(mode="after")
+    def _proxies_are_categorical_extras(self) -> Settings:
+        from pipelines.extra_features import parse_extra_features
+
+        kinds = {f.name: f.kind for f in parse_extra_features(self.customer_extra_features)}
+        for name in (n.strip() for n in self.fairness_proxy_features.split(",") if n.strip()):
+            if kinds.get(name) != "categorical":
+                raise ValueError(
+                    f"FAIRNESS_PROXY_FEATURES item {name!r}: not a categorical CUSTOMER_EXTRA_FEATURES column"
+                )
+        return self
 
     @property
     def home(self) -> Path:

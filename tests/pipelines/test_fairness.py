@@ -180,3 +180,39 @@ def test_cli_unknown_campaign_or_bad_day_is_one_line(world: int) -> None:
     assert "nope" in unknown.stderr
     bad = _cli("--campaign", "fair", "--day", "2026-13-01")
     assert (bad.returncode, bad.stderr) == (2, "error: --day: '2026-13-01' is not a date (YYYY-MM-DD)\n")
+
+
+def test_a_configured_proxy_is_monitored_like_a_protected_attribute(
+    engine: sa.Engine, world: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """region (a CUSTOMER_EXTRA_FEATURES column) as a proxy: north is c000-c099 and c200-c299, half
+    of the 400 eligible. Loan's 200 recipients (c020-c199, c220-c239) are 100 north: variance 0.
+    credit_card's 160 (c240-c399) are 60 north: 37.5% against 50%, variance 0.125."""
+    from pipelines.settings import Settings, get_settings
+
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "update raw.customers set extra_features = jsonb_build_object('region', "
+                "case when substr(customer_id, 2)::int % 200 < 100 then 'north' else 'south' end)"
+            )
+        )
+    monkeypatch.setenv("CUSTOMER_EXTRA_FEATURES", "region:categorical")
+    monkeypatch.setenv("FAIRNESS_PROXY_FEATURES", "region")
+    get_settings.cache_clear()
+    try:
+        with engine.connect() as conn:
+            figures = campaign_fairness(conn, world, D, LIMITS)
+    finally:
+        monkeypatch.delenv("FAIRNESS_PROXY_FEATURES")
+        get_settings.cache_clear()
+    loan, card = _offer(figures, "loan", "region"), _offer(figures, "credit_card", "region")
+    assert (loan["recipients"], loan["variance"]) == (200, pytest.approx(0.0))
+    assert (card["recipients"], card["variance"]) == (160, pytest.approx(0.125))
+    assert {g["group"]: g["recipient_share"] for g in card["groups"]} == {
+        "north": pytest.approx(0.375),
+        "south": pytest.approx(0.625),
+    }
+    assert _offer(figures, "loan", "gender")["variance"] == pytest.approx(0.4)  # unchanged
+    with pytest.raises(ValueError, match="FAIRNESS_PROXY_FEATURES item 'tier': not a categorical"):  # noqa: PT011
+        Settings(customer_extra_features="tier:numeric", fairness_proxy_features="tier")
