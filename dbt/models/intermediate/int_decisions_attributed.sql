@@ -18,7 +18,9 @@
 -- which a re-run of an earlier day does not see yet):
 --   - decisions of since or later (new ones),
 --   - decisions with an attributable event landed on since or later (late events included),
---   - rows stored 'pending' (they may mature, or their hold may have been released),
+--   - rows stored 'pending' that mature by this run's cut-off or were held (their hold may have
+--     been released); a pending row whose window is still open and that got no new event is the
+--     same row again (at bank size the open windows hold a week of decisions: 14M rows a day),
 --   - rows built for a later day than D (a re-run of an earlier day: they saw later events),
 --   - rows whose window covers an open hold of their channel (a new hold),
 --   - every decision of a campaign whose definition changed (its checksum).
@@ -84,7 +86,9 @@ changed as (
         t.decision_id,
         t.decision_date
     from {{ this }} as t
-    where t.status = 'pending' or t.built_as_of > {{ as_of_date() }}
+    where
+        (t.status = 'pending' and (t.matures_at <= {{ run_cutoff() }} or t.held))
+        or t.built_as_of > {{ as_of_date() }}
     union
     select
         t.decision_id,
