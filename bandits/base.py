@@ -71,6 +71,10 @@ class DecisionBatch:
         that the bandit's own pick is best, and model quality times the model's
         normalised margin. NaN where a part does not apply; None from producers that
         do not fill them.
+    runner_up, runner_up_propensity : int64 and float64 arrays or None
+        The arm other than the chosen one the policy was most likely to choose for the
+        customer (lowest index among ties), and that probability; -1 and 0 when no other
+        arm had a chance (one allowed arm, or a deterministic choice).
 
     The str arrays have dtype ``object`` (8 bytes a row rather than a fixed-width
     unicode copy per row).
@@ -90,6 +94,8 @@ class DecisionBatch:
     seed: int | None = None
     bandit_confidence: np.ndarray | None = None
     model_confidence: np.ndarray | None = None
+    runner_up: np.ndarray | None = None
+    runner_up_propensity: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.arm.shape[0])
@@ -426,10 +432,18 @@ class ChunkedPolicy(Policy):
         n = segments.shape[0]
         out = Choice.empty(n)
         propensity = np.empty(n)
+        runner_up = np.empty(n, dtype=np.int64)
+        runner_up_propensity = np.empty(n)
         for lo, hi, plan in self._plans(segments, allowed, model_proba, plan_rng):
             rows = np.arange(hi - lo)
             choice = plan.sample(rows, draw_rng)
             propensity[lo:hi] = plan.probs[rows, choice.arm]
+            others = plan.probs.copy()
+            others[rows, choice.arm] = -1.0
+            best = others.argmax(axis=1)
+            p_best = others[rows, best]
+            runner_up[lo:hi] = np.where(p_best > 0, best, -1)
+            runner_up_propensity[lo:hi] = np.maximum(p_best, 0.0)
             out.put(np.arange(lo, hi), choice)
         self._after_decide(n)
         return DecisionBatch(
@@ -447,4 +461,6 @@ class ChunkedPolicy(Policy):
             seed=seed_of(rng),
             bandit_confidence=out.bandit_confidence,
             model_confidence=out.model_confidence,
+            runner_up=runner_up,
+            runner_up_propensity=runner_up_propensity,
         )

@@ -305,6 +305,8 @@ def _control_choices(
         "selected_by": np.full(n, "control", dtype=object),
         "strategy": np.full(n, None, dtype=object),
         "phase": np.full(n, None, dtype=object),
+        "runner_up_idx": np.full(n, -1, dtype=np.int64),
+        "runner_up_propensity": np.full(n, np.nan),
     }
 
 
@@ -338,6 +340,9 @@ def _pick(
     out["selected_by"][rows] = batch.selected_by
     out["strategy"][rows] = batch.strategy
     out["phase"][rows] = batch.phase
+    if batch.runner_up is not None:
+        out["runner_up_idx"][rows] = batch.runner_up
+        out["runner_up_propensity"][rows] = np.where(batch.runner_up >= 0, batch.runner_up_propensity, np.nan)
 
 
 def _pick_priced(
@@ -445,6 +450,8 @@ def decide_customers(
             "seed": seed,
             "note": note,
             "shard": customers["shard"].to_numpy(dtype=np.int64),
+            "runner_up_arm_id": runner_up_arm_ids(arm_ids, out["runner_up_idx"]),
+            "runner_up_propensity": out["runner_up_propensity"],
         }
     )
     if alloc is not None and alloc.kinds:
@@ -454,6 +461,13 @@ def decide_customers(
         frame["fallback_propensity"] = out["fallback_propensity"]
         frame["capacity_regret"] = out["capacity_regret"]
     return frame
+
+
+def runner_up_arm_ids(arm_ids: np.ndarray, runner_up_idx: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The runner-up arms' ids, null where there is none (index -1)."""
+    ids = pd.array(np.where(runner_up_idx >= 0, arm_ids[np.maximum(runner_up_idx, 0)], 0), dtype="Int64")
+    ids[runner_up_idx < 0] = pd.NA
+    return ids
 
 
 def model_scores(

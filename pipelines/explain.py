@@ -35,10 +35,12 @@ _DECISION_SQL = """
 select d.decision_id, d.campaign_id, c.name as campaign, d.customer_id, d.arm_id, a.params,
        d.decision_date, d.decided_at, d.segment, d.policy, d.strategy, d.phase, d.treatment_group,
        d.source, d.selected_by, d.explored, d.propensity, d.confidence, d.bandit_score,
-       d.model_score, d.blend_score, d.model_version, d.seed, d.note
+       d.model_score, d.blend_score, d.model_version, d.seed, d.note,
+       d.runner_up_arm_id, r.params as runner_up_params, d.runner_up_propensity
 from ops.decisions d
 join ops.campaigns c using (campaign_id)
 join ops.arms a using (arm_id)
+left join ops.arms r on r.arm_id = d.runner_up_arm_id
 where d.decision_id = :id
 """
 
@@ -62,9 +64,10 @@ def explain_decision(engine: sa.Engine, decision_id: str, *, top: int = 5, targe
             {"c": row["campaign_id"], "a": row["arm_id"]},
         ).all()
     out: dict[str, Any] = {
-        "decision": {k: decision[k] for k in decision if k not in _SCORES},
+        "decision": {k: decision[k] for k in decision if k not in _SCORES and not k.startswith("runner_up")},
         "scores": {k: decision[k] for k in _SCORES},
         "why": _why(decision),
+        "policy_runner_up": _policy_runner_up(decision),
         "model": _model_part(
             decision, snapshot, [(int(a.arm_id), dict(a.params)) for a in arms], top, target
         ),
@@ -73,6 +76,19 @@ def explain_decision(engine: sa.Engine, decision_id: str, *, top: int = 5, targe
 
 
 _SCORES = ("propensity", "confidence", "bandit_score", "model_score", "blend_score")
+
+
+def _policy_runner_up(d: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored runner-up: the arm the policy was next most likely to choose, with the gap in
+    probability; None for the holdout, a customer with one allowed arm, or a row logged earlier."""
+    if d["runner_up_arm_id"] is None:
+        return None
+    return {
+        "arm_id": d["runner_up_arm_id"],
+        "params": d["runner_up_params"],
+        "propensity": d["runner_up_propensity"],
+        "gap": d["propensity"] - d["runner_up_propensity"],
+    }
 
 
 def _why(d: dict[str, Any]) -> str:

@@ -36,6 +36,12 @@ def print_explanation(e: dict[str, Any]) -> None:
     console.print(f"arm {d['arm_id']} {d['params']}  ({d['source']}, {d['treatment_group']})")
     console.print(e["why"])
     print_table([{k: _fmt(v) for k, v in s.items()}], title="Logged scores")
+    runner = e["policy_runner_up"]
+    if runner:
+        console.print(
+            f"the policy's runner-up: arm {runner['arm_id']} {runner['params']} with probability "
+            f"{runner['propensity']:.3f} (gap {runner['gap']:+.3f})"
+        )
     if m["status"] != "ok":
         console.print(f"model: {m['reason']}")
         return

@@ -34,17 +34,20 @@ class RealtimeDecision:
     idempotency_key: str | None = None
     replayed: bool = False  # True: an earlier decision of the same key, returned again
     scores: dict[str, float | None] = field(default_factory=dict)
+    runner_up_arm_id: int | None = None  # the arm the policy was next most likely to choose
+    runner_up_propensity: float | None = None
 
 
 # Also the spool's replay: on conflict (decision_id, or the campaign's idempotency key) nothing.
 INSERT_DECISION_SQL = """
 insert into ops.decisions (decision_id, campaign_id, customer_id, arm_id, decision_date, decided_at,
     segment, policy, policy_version, strategy, phase, propensity, bandit_score, model_score, blend_score,
-    selected_by, confidence, explored, model_version, treatment_group, source, seed, note, idempotency_key)
+    selected_by, confidence, explored, model_version, treatment_group, source, seed, note, idempotency_key,
+    runner_up_arm_id, runner_up_propensity)
 values (:decision_id, :campaign_id, :customer_id, :arm_id, :day, :decided_at, :segment, :policy,
     :policy_version, :strategy, :phase, :propensity, :bandit_score, :model_score, :blend_score,
     :selected_by, :confidence, :explored, :model_version, :treatment_group, 'realtime', :seed, :note,
-    :idempotency_key)
+    :idempotency_key, :runner_up_arm_id, :runner_up_propensity)
 on conflict do nothing
 """
 
@@ -78,4 +81,6 @@ def decision_params(d: RealtimeDecision, segment: str, day: date) -> dict[str, A
         "seed": d.seed,
         "note": d.fallback_reason,
         "idempotency_key": d.idempotency_key,
+        "runner_up_arm_id": d.runner_up_arm_id,
+        "runner_up_propensity": d.runner_up_propensity,
     }

@@ -208,6 +208,10 @@ def make_decision(
         decided_at=now,
         idempotency_key=idempotency_key,
         scores={k: _number(out[k][0]) for k in ("bandit_score", "model_score", "blend_score")},
+        runner_up_arm_id=campaign.arm_ids[int(out["runner_up_idx"][0])]
+        if out["runner_up_idx"][0] >= 0
+        else None,
+        runner_up_propensity=_number(out["runner_up_propensity"][0]),
     )
 
 
@@ -467,6 +471,8 @@ def _replayed(row: sa.Row, customer_id: str, campaign: Campaign) -> RealtimeDeci
         idempotency_key=row.idempotency_key,
         replayed=True,
         scores={k: _number(getattr(row, k)) for k in ("bandit_score", "model_score", "blend_score")},
+        runner_up_arm_id=getattr(row, "runner_up_arm_id", None),
+        runner_up_propensity=_number(getattr(row, "runner_up_propensity", None)),
     )
 
 
@@ -484,6 +490,10 @@ def _check_text(name: str, value: object) -> str:
     if len(value) > MAX_KEY_LENGTH or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise UserError(f"{name}: at most {MAX_KEY_LENGTH} printable characters")
     return value
+
+
+def _arm_id_or_none(campaign: Campaign, index: int) -> int | None:
+    return campaign.arm_ids[index] if index >= 0 else None
 
 
 def _number(x: object) -> float | None:

@@ -67,10 +67,15 @@ def _encode(value: Any) -> Any:
 
 
 def _decision_from_json(payload: dict[str, Any]) -> dict[str, Any]:
-    return payload | {
-        "day": date.fromisoformat(payload["day"]),
-        "decided_at": datetime.fromisoformat(payload["decided_at"]),
-    }
+    # A decision spooled before migration 0013 has no runner-up: null.
+    return (
+        {"runner_up_arm_id": None, "runner_up_propensity": None}
+        | payload
+        | {
+            "day": date.fromisoformat(payload["day"]),
+            "decided_at": datetime.fromisoformat(payload["decided_at"]),
+        }
+    )
 
 
 def _connect(path: Path, create: bool) -> sqlite3.Connection:

@@ -368,3 +368,16 @@ def test_a_composite_hands_the_pending_sends_to_its_ucb_child() -> None:
     rotation.set_stats(np.array([[100.0, 100]]), np.array([[10.0, 10]])).set_pending(np.array([[0.0, 300]]))
     ucb = [c for c in rotation.children if isinstance(c, UCB)]
     assert ucb and all(c.pending_[0, 1] == 300 for c in ucb)
+
+
+def test_the_runner_up_is_the_next_most_likely_arm() -> None:
+    """From the allocation above (1/3 for arm 0, 2/3 for arm 1): a customer given arm 0 had arm 1
+    as runner-up at 2/3, one given arm 1 had arm 0 at 1/3. A sure choice has none (-1, 0)."""
+    policy = UCB(2, params=UCBParams(index="ucb1")).set_stats(np.array([[100.0, 0]]), np.array([[10.0, 0]]))
+    policy.set_pending(np.array([[0.0, 50]]))
+    batch = policy.decide(_zeros(150), np.random.default_rng(1))
+    np.testing.assert_array_equal(batch.runner_up, 1 - batch.arm)
+    np.testing.assert_allclose(batch.runner_up_propensity, np.where(batch.arm == 0, 2 / 3, 1 / 3), atol=0.01)
+    sure = UCB(2, params=UCBParams(c=0.0)).set_stats(np.array([[100.0, 100]]), np.array([[30.0, 10]]))
+    one = sure.decide(_zeros(5), np.random.default_rng(1))
+    assert (one.arm == 0).all() and (one.runner_up == -1).all() and (one.runner_up_propensity == 0).all()

@@ -85,6 +85,13 @@ def test_the_logged_model_score_is_rederived_and_the_contributions_add_up(clean_
         assert runner["gap"] == pytest.approx(scores[row.arm_id] - runner["score"])
         assert m["rank_of_chosen"] == 1 + sum(s > scores[row.arm_id] for s in scores.values())
         assert e["scores"]["propensity"] == pytest.approx(row.propensity)
+        # The policy's runner-up is stored with the decision (thompson_blend: by its draws).
+        stored = e["policy_runner_up"]
+        assert row.runner_up_arm_id is not None and row.runner_up_arm_id != row.arm_id
+        assert (stored["arm_id"], stored["propensity"]) == (row.runner_up_arm_id, row.runner_up_propensity)
+        assert 0 < stored["propensity"] and stored["gap"] == pytest.approx(
+            row.propensity - row.runner_up_propensity
+        )
         assert e["decision"]["selected_by"] == row.selected_by
 
 
@@ -93,7 +100,7 @@ def test_control_cli_unknown_id_and_an_unreachable_registry(
 ) -> None:
     control = explain_decision(clean_engine, decided["control"].decision_id)
     assert control["decision"]["treatment_group"] == "control"
-    assert control["why"].startswith("holdout control")
+    assert control["why"].startswith("holdout control") and control["policy_runner_up"] is None
     row = decided["treatment"]
     code, out, _ = run_cli(monkeypatch, capsys, "explain", row.decision_id, "--json", "--top", "2")
     body = json.loads(out)

@@ -366,6 +366,21 @@ def test_ucb_counts_the_sends_still_pending_in_batch_and_real_time(
         np.testing.assert_array_equal(state.pending, expected)
         rt = decide_one(engine, Snapshot.load(engine, now=NOW), campaign.campaign_id, "r0001", now=NOW)
         assert rt.arm_id != campaign.arm_ids[0]
+        # The runner-up is logged in both paths: never the chosen arm, never the arm with 1,000 pending.
+        with engine.connect() as conn:
+            logged = conn.execute(
+                sa.text(
+                    "select arm_id, runner_up_arm_id, runner_up_propensity from ops.decisions "
+                    "where campaign_id = :c"
+                ),
+                {"c": campaign.campaign_id},
+            ).all()
+        assert len(logged) == 301 and all(
+            r.runner_up_arm_id not in (r.arm_id, campaign.arm_ids[0]) for r in logged
+        )
+        assert (rt.runner_up_arm_id, rt.runner_up_propensity) in {
+            (r.runner_up_arm_id, r.runner_up_propensity) for r in logged
+        }
     finally:
         with engine.begin() as conn:
             conn.execute(
