@@ -138,20 +138,14 @@ def segment_stats(conn: sa.Connection, campaign: Campaign) -> tuple[np.ndarray, 
 def pending_sends(conn: sa.Connection, campaign: Campaign) -> np.ndarray:
     """Sends per (segment, arm) whose attribution window is still open at the last daily build,
     shape (n_segments, n_arms); zeros before the first build. UCB counts them (Policy.set_pending)."""
-    pending = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
     if conn.execute(sa.text("select to_regclass('analytics.segment_arm_stats')")).scalar() is None:
-        return pending
+        return np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
     frame = read_frame(
         conn,
         "select segment, arm_id, pending from analytics.segment_arm_stats where campaign_id = %(c)s",
         {"c": campaign.campaign_id},
     )
-    if frame.empty:
-        return pending
-    seg = pd.Index(SEGMENTS).get_indexer(frame["segment"].astype(str))
-    arm = pd.Index(campaign.arm_ids).get_indexer(frame["arm_id"])
-    ok = (seg >= 0) & (arm >= 0)
-    np.add.at(pending, (seg[ok], arm[ok]), frame["pending"].to_numpy(dtype=float)[ok])
+    (pending,) = segment_arm_sums(campaign, frame, ("pending",))
     return pending
 
 
@@ -182,16 +176,21 @@ def with_warm_start(
 
 def stats_arrays(campaign: Campaign, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Rows of (segment, arm_id, matured, reward_sum) summed into (n_segments, n_arms) arrays."""
-    pulls = np.zeros((len(SEGMENTS), len(campaign.arm_ids)))
-    rewards = np.zeros_like(pulls)
+    pulls, rewards = segment_arm_sums(campaign, frame, ("matured", "reward_sum"))
+    return pulls, rewards
+
+
+def segment_arm_sums(campaign: Campaign, frame: pd.DataFrame, columns: tuple[str, ...]) -> list[np.ndarray]:
+    """Each of ``columns`` of (segment, arm_id, ...) rows summed into an (n_segments, n_arms) array."""
+    out = [np.zeros((len(SEGMENTS), len(campaign.arm_ids))) for _ in columns]
     if frame.empty:
-        return pulls, rewards
+        return out
     seg = pd.Index(SEGMENTS).get_indexer(frame["segment"].astype(str))
     arm = pd.Index(campaign.arm_ids).get_indexer(frame["arm_id"])
     ok = (seg >= 0) & (arm >= 0)  # retired arms and unknown segments drop out
-    np.add.at(pulls, (seg[ok], arm[ok]), frame["matured"].to_numpy(dtype=float)[ok])
-    np.add.at(rewards, (seg[ok], arm[ok]), frame["reward_sum"].to_numpy(dtype=float)[ok])
-    return pulls, rewards
+    for array, column in zip(out, columns, strict=True):
+        np.add.at(array, (seg[ok], arm[ok]), frame[column].to_numpy(dtype=float)[ok])
+    return out
 
 
 def build_policy(
